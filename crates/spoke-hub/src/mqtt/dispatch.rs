@@ -1,0 +1,139 @@
+//! Inbound PUBLISH from a device or module (spec §3.5, §3.8, §3.9): telemetry into the events
+//! log, twin GET and reported PATCH, and direct-method answers. Any other topic, or another
+//! identity's topic, closes the connection (as IoT Hub does).
+
+use bytes::Bytes;
+use serde_json::Value;
+use spoke_core::topic::{self, DeviceTopic};
+use spoke_mqtt::codec::{Publish, QoS, Will};
+use spoke_mqtt::server::PublishError;
+
+use super::Client;
+use crate::hub::Hub;
+use crate::telemetry::{self, EventHeader, MAX_MESSAGE_SIZE};
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Handles one PUBLISH; resolves once it is durably handled.
+pub async fn publish(hub: &Hub, client: &Client, publish: Publish) -> Result<(), PublishError> {
+    let parsed = DeviceTopic::parse(&publish.topic)
+        .map_err(|e| PublishError::Forbidden(format!("topic {:?}: {e}", publish.topic)))?;
+    if let Some(owner) = parsed.identity() {
+        if owner != client.identity {
+            return Err(PublishError::Forbidden(format!(
+                "{} may not publish on {}'s topic",
+                client.identity, owner
+            )));
+        }
+    }
+    match parsed {
+        DeviceTopic::Events { bag, .. } => {
+            store_event(hub, client, bag, publish.payload, false).await
+        }
+        DeviceTopic::TwinGet { rid } => {
+            let (status, body) = match hub.registry.device_twin_view(&client.identity).await {
+                Ok(view) => (200, Bytes::from(view.to_string())),
+                Err(e) => (e.status(), error_body(&e.to_string())),
+            };
+            respond(hub, client, topic::twin_response(status, &rid, None), body);
+            Ok(())
+        }
+        DeviceTopic::TwinPatchReported { rid } => {
+            let result = match serde_json::from_slice::<Value>(&publish.payload) {
+                Ok(patch) => hub
+                    .registry
+                    .patch_reported(&client.identity, &patch)
+                    .await
+                    .map_err(|e| (e.status(), e.to_string())),
+                Err(e) => Err((400, format!("reported properties are not JSON: {e}"))),
+            };
+            let (t, body) = match result {
+                Ok(version) => (topic::twin_response(204, &rid, Some(version)), Bytes::new()),
+                Err((status, message)) => (
+                    topic::twin_response(status, &rid, None),
+                    error_body(&message),
+                ),
+            };
+            respond(hub, client, t, body);
+            Ok(())
+        }
+        DeviceTopic::MethodResponse { status, rid } => {
+            if !hub
+                .methods
+                .complete(&client.identity, &rid, status, &publish.payload)
+            {
+                tracing::debug!(identity = %client.identity, rid, "late or unknown method answer dropped");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn error_body(message: &str) -> Bytes {
+    Bytes::from(serde_json::json!({"Message": message}).to_string())
+}
+
+/// Sends a twin response; a client not subscribed to `$iothub/twin/res/#` gets none.
+fn respond(hub: &Hub, client: &Client, topic: String, body: Bytes) {
+    if let Err(e) = hub
+        .mqtt()
+        .publish(&client.identity.client_id(), topic, body, QoS::AtMostOnce)
+    {
+        tracing::debug!(identity = %client.identity, error = %e, "twin response not sent");
+    }
+}
+
+/// Appends a telemetry event; resolves when it is durable.
+async fn store_event(
+    hub: &Hub,
+    client: &Client,
+    bag: String,
+    body: Bytes,
+    will: bool,
+) -> Result<(), PublishError> {
+    if body.len() > MAX_MESSAGE_SIZE {
+        return Err(PublishError::Forbidden(format!(
+            "message of {} bytes is over the 256 KB limit",
+            body.len()
+        )));
+    }
+    let enqueued_ms = now_ms();
+    let header = EventHeader {
+        device_id: client.identity.device.to_string(),
+        module_id: client.identity.module.as_ref().map(ToString::to_string),
+        generation_id: client.generation_id.clone(),
+        auth_type: client.auth_type.to_owned(),
+        enqueued_ms,
+        bag,
+        will,
+    };
+    hub.events
+        .append(telemetry::encode(&header, &body), enqueued_ms)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot store telemetry");
+            PublishError::Unavailable("events log failure".into())
+        })
+}
+
+/// Stores a lost connection's Will message as telemetry, if it names the client's own
+/// telemetry topic (IoT Hub marks it `iothub-MessageType=Will`).
+pub async fn store_will(hub: &Hub, client: &Client, will: Will) {
+    match DeviceTopic::parse(&will.topic) {
+        Ok(DeviceTopic::Events {
+            device,
+            module,
+            bag,
+        }) if device == client.identity.device && module == client.identity.module => {
+            if let Err(e) = store_event(hub, client, bag, will.payload, true).await {
+                tracing::warn!(identity = %client.identity, error = %e, "will message not stored");
+            }
+        }
+        _ => {
+            tracing::debug!(identity = %client.identity, topic = will.topic, "will ignored: not a telemetry topic")
+        }
+    }
+}
