@@ -98,7 +98,7 @@ def test_update_with_stale_etag_fails(registry, devices):
 
 def test_ids_with_special_characters(registry, devices):
     """The SDK percent-encodes path segments; the hub decodes them (spec §5.1)."""
-    device_id = f"cmp.{unique_id('x')[-8:]}-a+b_c@d(e)!f,g=h'i*j"
+    device_id = f"cmp.{unique_id('x')[-8:]}-a:b_c@d(e)!f,g=h'i*j%k$l"
     created = registry.create_device_with_sas(device_id, None, None, "enabled")
     devices.created.append(device_id)
     assert created.device_id == device_id
@@ -107,6 +107,15 @@ def test_ids_with_special_characters(registry, devices):
     with pytest.raises(HttpOperationError) as err:
         registry.get_device(device_id)
     assert http_status(err.value) == 404
+
+
+@pytest.mark.parametrize("bad", ["a+b", "a#b", "a b", "a/b"])
+def test_ids_with_mqtt_wildcards_or_separators_are_refused(registry, bad):
+    """Azure's current id rules exclude `+` and `#` (MQTT wildcards, invalid in topic names),
+    spaces and `/`; the hub answers 400 instead of creating an id no device could use."""
+    with pytest.raises(HttpOperationError) as err:
+        registry.create_device_with_sas(bad, None, None, "enabled")
+    assert http_status(err.value) == 400
 
 
 def test_modules_crud(registry, devices):

@@ -442,9 +442,9 @@ async fn monitor(client: &HubClient, args: MonitorArgs) -> anyhow::Result<()> {
         while let Some(chunk) = stream.next().await {
             buffer.extend_from_slice(&chunk.context("the events stream broke")?);
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
+                let raw: Vec<u8> = buffer.drain(..=end).collect();
                 let event: Value =
-                    serde_json::from_slice(&line).context("invalid event from the hub")?;
+                    serde_json::from_slice(&raw).context("invalid event from the hub")?;
                 match args.output {
                     Output::Json => line(&event.to_string())?,
                     Output::Pretty => print(&event)?,

@@ -1,5 +1,5 @@
-//! Packet flow on an established connection: keep-alive, inbound PUBLISH (ordering, QoS 2,
-//! rejection, back-pressure), SUBSCRIBE policy, outbound QoS 0/1 delivery.
+//! Packet flow on an established connection: keep-alive, inbound PUBLISH (ordering, `QoS` 2,
+//! rejection, back-pressure), SUBSCRIBE policy, outbound `QoS` 0/1 delivery.
 
 mod common;
 
@@ -234,7 +234,7 @@ async fn subscription_limit() {
     );
 }
 
-/// The PUBLISH a raw client received, as (topic, qos_pid, dup).
+/// The PUBLISH a raw client received, as (topic, `qos_pid`, dup).
 fn received(packet: Packet) -> (String, QosPid, bool) {
     match packet {
         Packet::Publish(p) => {
@@ -296,9 +296,9 @@ async fn outbound_qos1_resolves_on_puback_and_is_redelivered_with_dup() {
         received(raw.expect().await),
         (C2D_TOPIC.into(), QosPid::AtLeastOnce(first_id), true)
     );
-    let (_, second_pid, dup) = received(raw.expect().await);
+    let (_, qos_pid, dup) = received(raw.expect().await);
     assert!(!dup);
-    let second_id = second_pid.packet_id().unwrap();
+    let second_id = qos_pid.packet_id().unwrap();
     assert_ne!(second_id, first_id);
     raw.send(&Packet::Puback(first_id)).await;
     raw.send(&Packet::Puback(second_id)).await;

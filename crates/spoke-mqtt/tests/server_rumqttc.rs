@@ -209,6 +209,6 @@ async fn telemetry_burst_is_acknowledged() {
         .published
         .iter()
         .enumerate()
-        .all(|(i, (_, p))| p.payload == Bytes::from(format!("{{\"n\":{i}}}")));
+        .all(|(i, (_, p))| p.payload == format!("{{\"n\":{i}}}"));
     assert!(in_order);
 }

@@ -1,4 +1,4 @@
-//! Session lifecycle: persistence across reconnects and restarts, CleanSession, takeover,
+//! Session lifecycle: persistence across reconnects and restarts, clean sessions, takeover,
 //! server-initiated disconnects.
 
 mod common;

@@ -7,8 +7,8 @@
 //! - no password: an X.509 client certificate whose SHA-1 or SHA-256 thumbprint is registered
 //!   (`selfSigned`).
 //!
-//! CONNACK codes: 2 when the client id is not an identity or does not match the username, 4
-//! when the username or token is malformed, 5 for everything that is a refusal of valid input
+//! CONNACK codes: 2 when the client id is not an identity, 4 when the username is missing,
+//! malformed or names another identity, or the token is malformed, 5 for everything that is a refusal of valid input
 //! (unknown identity, wrong key, expired token, disabled device, unregistered certificate).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -46,7 +46,7 @@ pub fn claimed_identity(connect: &ConnectInfo) -> Result<Identity, ConnectReturn
     let mut parts = path.trim_end_matches('/').splitn(2, '/');
     let _host = parts.next();
     if parts.next() != Some(connect.client_id.as_str()) {
-        return Err(ConnectReturnCode::IdentifierRejected);
+        return Err(ConnectReturnCode::BadUsernameOrPassword);
     }
     Ok(identity)
 }

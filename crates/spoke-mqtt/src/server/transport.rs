@@ -5,9 +5,10 @@
 //! blocks reads behind a slow write. Packets are encoded into the write buffer and go out
 //! together: one write (and one flush) per batch, not per packet.
 //!
-//! Memory: an idle connection holds a read buffer of `MIN_READ` bytes and an empty write
-//! buffer. The read size doubles while reads fill the buffer (bursts) and halves when they
-//! don't; a buffer that grew for a large packet is dropped once empty. PUBLISH payloads are
+//! Memory: an idle connection holds a read buffer of about `MIN_READ` bytes and an empty
+//! write buffer. The read size doubles while reads fill the buffer (bursts) and drops back to
+//! about twice the last read when a read uses less than a quarter of it; an empty buffer much
+//! larger than the read size (grown for a burst or a large packet) is replaced by a small one. PUBLISH payloads are
 //! split out of the read buffer, so the buffer's allocation lives until the application drops
 //! the payload; a new one is allocated for the next read.
 
@@ -105,7 +106,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         if n == spare {
             self.read_size = (self.read_size * 2).min(MAX_READ);
         } else if n < self.read_size / 4 {
-            self.read_size = (self.read_size / 2).max(MIN_READ);
+            // The burst is over: shrink at once, so an idle connection holds a small buffer.
+            self.read_size = (n * 2).next_power_of_two().clamp(MIN_READ, MAX_READ);
         }
         Poll::Ready(Ok(IoEvent::Read))
     }

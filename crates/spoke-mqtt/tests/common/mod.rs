@@ -128,7 +128,7 @@ impl Hooks for TestHooks {
     fn subscribed(&self, client: &String, filter: &str) {
         self.push(|r| {
             r.events
-                .push(Event::Subscribed(client.clone(), filter.to_owned()))
+                .push(Event::Subscribed(client.clone(), filter.to_owned()));
         });
     }
 
@@ -147,7 +147,7 @@ impl Hooks for TestHooks {
     fn connected(&self, client: &String, session_present: bool) {
         self.push(|r| {
             r.events
-                .push(Event::Connected(client.clone(), session_present))
+                .push(Event::Connected(client.clone(), session_present));
         });
     }
 
@@ -210,7 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
 
     /// Waits up to a day for packets: for tests with paused time that wait for server timers.
     pub fn patient(mut self) -> Self {
-        self.wait = Duration::from_secs(86_400);
+        self.wait = Duration::from_hours(24);
         self
     }
 

@@ -17,60 +17,65 @@ use super::{LogConfig, LogHandle, ReadEvent, frame, segment};
 /// the file is truncated to it), that the end offset is the number of records, and that
 /// appending afterwards continues at that offset.
 pub fn fuzz_segment_recovery(data: &[u8]) {
+    thread_local! {
+        // One runtime per fuzzing thread: building one per input would dominate the run time.
+        static RUNTIME: Option<tokio::runtime::Runtime> =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
+    }
     let dir = ScratchDir::new();
-    let segment = segment::log_path(dir.path(), 0);
-    if std::fs::write(&segment, data).is_err() {
+    if std::fs::write(segment::log_path(dir.path(), 0), data).is_err() {
         return;
     }
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    runtime.block_on(async {
-        let config = LogConfig {
-            retention: None,
-            ..LogConfig::default()
-        };
-        let log = LogHandle::open(dir.path(), config)
-            .await
-            .expect("recovery never fails on content");
-        let end = log.end_offset();
-        let mut reader = log.read_from(0);
-        let mut rebuilt = Vec::new();
-        let mut count = 0;
-        while let Some(event) = reader
-            .try_next()
-            .await
-            .expect("recovered records are readable")
-        {
-            let ReadEvent::Record(record) = event else {
-                panic!("unexpected {event:?}")
-            };
-            assert_eq!(record.offset, count, "offsets are dense from 0");
-            frame::encode(
-                &mut rebuilt,
-                record.offset,
-                record.timestamp_ms,
-                &record.payload,
-            );
-            count += 1;
+    RUNTIME.with(|runtime| {
+        if let Some(runtime) = runtime {
+            runtime.block_on(recover_and_check(dir.path(), data));
         }
-        assert_eq!(count, end, "the end offset counts the recovered records");
-        assert!(
-            data.starts_with(&rebuilt),
-            "recovered records are a prefix of the input"
-        );
-        let on_disk = std::fs::read(&segment).expect("the segment is still there");
-        assert_eq!(on_disk, rebuilt, "the torn tail was truncated");
-        let next = log.append(Bytes::from_static(b"after recovery"), 0).await;
-        assert_eq!(next.expect("append after recovery"), end);
-        log.close().await.expect("close");
     });
 }
 
-/// A directory under the system temporary directory, removed on drop.
+async fn recover_and_check(dir: &Path, data: &[u8]) {
+    let config = LogConfig {
+        retention: None,
+        ..LogConfig::default()
+    };
+    let log = LogHandle::open(dir, config)
+        .await
+        .expect("recovery never fails on content");
+    let end = log.end_offset();
+    let mut reader = log.read_from(0);
+    let mut rebuilt = Vec::new();
+    let mut count = 0;
+    while let Some(event) = reader
+        .try_next()
+        .await
+        .expect("recovered records are readable")
+    {
+        let ReadEvent::Record(record) = event else {
+            panic!("unexpected {event:?}")
+        };
+        assert_eq!(record.offset, count, "offsets are dense from 0");
+        frame::encode(
+            &mut rebuilt,
+            record.offset,
+            record.timestamp_ms,
+            &record.payload,
+        );
+        count += 1;
+    }
+    assert_eq!(count, end, "the end offset counts the recovered records");
+    assert!(
+        data.starts_with(&rebuilt),
+        "recovered records are a prefix of the input"
+    );
+    let on_disk = std::fs::read(segment::log_path(dir, 0)).expect("the segment is still there");
+    assert_eq!(on_disk, rebuilt, "the torn tail was truncated");
+    let next = log.append(Bytes::from_static(b"after recovery"), 0).await;
+    assert_eq!(next.expect("append after recovery"), end);
+    log.close().await.expect("close");
+}
+
+/// A scratch directory, removed on drop. It is on `/dev/shm` where that exists: `fdatasync` is
+/// free on tmpfs, and durability is not what fuzzing checks.
 struct ScratchDir(PathBuf);
 
 impl ScratchDir {
@@ -78,9 +83,15 @@ impl ScratchDir {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let name = format!("spoke-log-fuzz-{}-{n}", std::process::id());
-        let path = std::env::temp_dir().join(name);
+        let shm = Path::new("/dev/shm");
+        let parent = if shm.is_dir() {
+            shm.to_owned()
+        } else {
+            std::env::temp_dir()
+        };
+        let path = parent.join(name);
         // A leftover of an earlier process with the same id is stale.
-        drop(std::fs::remove_dir_all(&path));
+        let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create a scratch directory");
         Self(path)
     }
@@ -92,6 +103,6 @@ impl ScratchDir {
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        drop(std::fs::remove_dir_all(&self.0));
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

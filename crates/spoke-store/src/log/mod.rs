@@ -98,6 +98,7 @@ mod writer;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -219,9 +220,30 @@ impl LogError {
 pub(crate) struct Shared {
     pub dir: PathBuf,
     segments: Mutex<Segments>,
+    /// `segments.start()`, readable without the lock; updated under it.
+    start: AtomicU64,
 }
 
 impl Shared {
+    pub fn new(dir: PathBuf, segments: Segments) -> Self {
+        let start = AtomicU64::new(segments.start());
+        Self {
+            dir,
+            segments: Mutex::new(segments),
+            start,
+        }
+    }
+
+    /// The oldest retained offset.
+    pub fn start(&self) -> u64 {
+        self.start.load(Ordering::Acquire)
+    }
+
+    /// Records a new oldest retained offset; called with the segment list locked.
+    pub fn set_start(&self, start: u64) {
+        self.start.store(start, Ordering::Release);
+    }
+
     /// The segment list. Held only for lookups and updates, never across I/O.
     pub fn segments(&self) -> MutexGuard<'_, Segments> {
         self.segments.lock().unwrap_or_else(PoisonError::into_inner)
@@ -295,7 +317,7 @@ impl LogHandle {
 
     /// The oldest retained offset (equal to `end_offset()` when the log is empty).
     pub fn start_offset(&self) -> u64 {
-        self.shared.segments().start()
+        self.shared.start()
     }
 
     /// A reader positioned at `offset`. Offsets already deleted are reported as skipped by its

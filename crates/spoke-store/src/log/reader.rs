@@ -114,6 +114,14 @@ impl Reader {
 
     async fn step(&mut self) -> Result<Step, LogError> {
         loop {
+            let start = self.shared.start();
+            if self.buffered.front().is_some_and(|r| r.offset < start) {
+                // Read ahead from a segment deleted since: jump like an unbuffered reader.
+                self.buffered.clear();
+                if let Some(skipped) = self.skip(start) {
+                    return Ok(Step::Event(skipped));
+                }
+            }
             if let Some(record) = self.buffered.pop_front() {
                 self.position = record.offset + 1;
                 return Ok(Step::Event(ReadEvent::Record(record)));
@@ -132,7 +140,6 @@ impl Reader {
             if self.position >= limit {
                 return Ok(Step::CaughtUp);
             }
-            let start = self.shared.segments().start();
             let cursor = match self.cursor.take() {
                 Some(c) if c.base >= start => c,
                 _ => match self.locate() {
@@ -149,7 +156,7 @@ impl Reader {
                         match Cursor::open(&self.shared.dir, base, entry, end) {
                             Ok(cursor) => cursor,
                             // Deleted since the lookup: the next lookup says so.
-                            Err(_) if self.shared.segments().start() > base => continue,
+                            Err(_) if self.shared.start() > base => continue,
                             Err(e) => {
                                 self.skip_to = Some(self.after(base, limit));
                                 return Err(e);
@@ -239,7 +246,7 @@ pub(crate) async fn offset_for_time(
                 tracing::warn!(error = %e, "skipping a damaged chunk in a time lookup")
             }
             // Deleted since the lookup.
-            Err(_) if shared.segments().start() > chunk.base => {}
+            Err(_) if shared.start() > chunk.base => {}
             Err(e) => return Err(e),
         }
         from = chunk.end;

@@ -15,7 +15,7 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -132,10 +132,7 @@ impl Writer {
             tracing::warn!(segment = %segment::log_path(dir, base).display(), "segment overlaps the next one; its extra records are ignored");
         }
         let (committed, rx) = watch::channel(active.end);
-        let shared = Arc::new(Shared {
-            dir: dir.to_owned(),
-            segments: Mutex::new(segments),
-        });
+        let shared = Arc::new(Shared::new(dir.to_owned(), segments));
         let published = active.checkpoint();
         let writer = Self {
             shared: Arc::clone(&shared),
@@ -343,7 +340,9 @@ impl Writer {
         let (bases, start) = {
             let mut segs = self.shared.segments();
             let n = count(&segs);
-            (segs.remove_front(n), segs.start())
+            let bases = segs.remove_front(n);
+            self.shared.set_start(segs.start());
+            (bases, segs.start())
         };
         for base in &bases {
             remove_file(&segment::log_path(&self.shared.dir, *base));
