@@ -53,14 +53,16 @@ LOADGEN=$ROOT/target/release/spoke-loadgen
 WORK=$(mktemp -d /tmp/spoke-bench.XXXXXX)
 HUB_PID=
 MOSQ_PID=
+# stop_pid PID: SIGTERM, then SIGKILL after 10 s.
+stop_pid() {
+    [[ -n $1 ]] || return 0
+    kill -TERM "$1" 2>/dev/null || return 0
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+}
 cleanup() {
-    for pid in $HUB_PID $MOSQ_PID; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $HUB_PID $MOSQ_PID; do
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
+    stop_pid "$HUB_PID"
+    stop_pid "$MOSQ_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -75,12 +77,15 @@ wait_port() {
 }
 
 # --- Spoke Hub -----------------------------------------------------------------------------
-log "starting spoke-hub on $HUB_IP"
-"$HUB_BIN" --data-dir "$WORK/hub" --hostname "$HUB_IP" --bind "$HUB_IP" \
-    --mqtt-port 8883 --https-port 443 >"$WORK/hub.log" 2>&1 &
-HUB_PID=$!
-wait_port "$HUB_IP" 8883
-wait_port "$HUB_IP" 443
+start_hub() {
+    log "starting spoke-hub on $HUB_IP"
+    "$HUB_BIN" --data-dir "$WORK/hub" --hostname "$HUB_IP" --bind "$HUB_IP" \
+        --mqtt-port 8883 --https-port 443 >>"$WORK/hub.log" 2>&1 &
+    HUB_PID=$!
+    wait_port "$HUB_IP" 8883
+    wait_port "$HUB_IP" 443
+}
+start_hub
 
 # --- mosquitto -----------------------------------------------------------------------------
 log "making mosquitto's CA and server certificate"
@@ -114,10 +119,13 @@ log_dest stderr
 log_type error
 log_type warning
 EOF
-log "starting mosquitto on $MOSQ_IP"
-"$MOSQUITTO" -c "$M/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-MOSQ_PID=$!
-wait_port "$MOSQ_IP" 8883
+start_mosquitto() {
+    log "starting mosquitto on $MOSQ_IP"
+    "$MOSQUITTO" -c "$M/mosquitto.conf" >>"$WORK/mosquitto.log" 2>&1 &
+    MOSQ_PID=$!
+    wait_port "$MOSQ_IP" 8883
+}
+start_mosquitto
 
 # --- devices -------------------------------------------------------------------------------
 DEVICES=$(( INGEST_CONNS > IDLE_CONNS ? INGEST_CONNS : IDLE_CONNS ))
@@ -149,6 +157,12 @@ idle() { # NAME PID ARGS...
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 ingest hub "$HUB_PID" "${hub_args[@]}"
 ingest mosquitto "$MOSQ_PID" "${mosq_args[@]}"
+# Fresh server processes for the memory measurement, so memory the allocator kept from the
+# ingest phase cannot absorb the new connections (the hub keeps its data dir and devices).
+stop_pid "$HUB_PID"
+stop_pid "$MOSQ_PID"
+start_hub
+start_mosquitto
 idle hub "$HUB_PID" "${hub_args[@]}"
 idle mosquitto "$MOSQ_PID" "${mosq_args[@]}"
 kill -0 "$HUB_PID" 2>/dev/null || die "spoke-hub exited during the run: $(tail -5 "$WORK/hub.log")"

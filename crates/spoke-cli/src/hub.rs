@@ -405,21 +405,21 @@ async fn twin(client: &HubClient, command: TwinCommand) -> anyhow::Result<()> {
             tags,
         } => {
             let mut patch = serde_json::Map::new();
-            if let Some(d) = desired {
+            if let Some(text) = desired {
                 patch.insert(
                     "properties".into(),
-                    json!({"desired": parse_json("desired", &d)?}),
+                    json!({"desired": parse_json("desired", &text)?}),
                 );
             }
-            if let Some(t) = tags {
-                patch.insert("tags".into(), parse_json("tags", &t)?);
+            if let Some(text) = tags {
+                patch.insert("tags".into(), parse_json("tags", &text)?);
             }
             if patch.is_empty() {
                 bail!("nothing to update: pass --desired and/or --tags");
             }
-            let path = twin_path(&id, module.as_deref());
+            let url = twin_path(&id, module.as_deref());
             let request = client
-                .request(Method::PATCH, &path)?
+                .request(Method::PATCH, &url)?
                 .header("if-match", "\"*\"")
                 .json(&Value::Object(patch));
             print(&client.json(request).await?)

@@ -81,7 +81,7 @@ struct Pending {
 enum Command {
     Send {
         device: DeviceId,
-        message: Message,
+        message: Box<Message>,
         ttl_ms: Option<i64>,
         reply: oneshot::Sender<Result<(), C2dError>>,
     },
@@ -122,16 +122,15 @@ impl C2d {
         let mut queues: HashMap<DeviceId, VecDeque<Pending>> = HashMap::new();
         let mut corrupt = Vec::new();
         for row in store.c2d_load().await? {
-            match decode_row(&row) {
-                Some((device, pending)) => queues.entry(device).or_default().push_back(pending),
-                None => {
-                    tracing::warn!(
-                        seq = row.seq,
-                        device = row.device_id,
-                        "dropping unreadable stored C2D message"
-                    );
-                    corrupt.push(row.seq);
-                }
+            if let Some((device, pending)) = decode_row(&row) {
+                queues.entry(device).or_default().push_back(pending);
+            } else {
+                tracing::warn!(
+                    seq = row.seq,
+                    device = row.device_id,
+                    "dropping unreadable stored C2D message"
+                );
+                corrupt.push(row.seq);
             }
         }
         store.c2d_delete(&corrupt).await?;
@@ -161,7 +160,7 @@ impl C2d {
         self.tx
             .send(Command::Send {
                 device,
-                message,
+                message: Box::new(message),
                 ttl_ms,
                 reply,
             })
@@ -240,7 +239,7 @@ impl Actor {
                     ttl_ms,
                     reply,
                 } => {
-                    let result = self.enqueue(&device, message, ttl_ms).await;
+                    let result = self.enqueue(&device, *message, ttl_ms).await;
                     let ok = result.is_ok();
                     let _ = reply.send(result);
                     if ok {

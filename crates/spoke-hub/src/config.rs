@@ -30,7 +30,7 @@ impl HubConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             mqtt_port: 8883,
             https_port: 443,
-            events_retention: Duration::from_secs(7 * 24 * 3600),
+            events_retention: Duration::from_hours(7 * 24),
         }
     }
 }

@@ -193,7 +193,7 @@ async fn offset_for_time_is_exact_with_unordered_timestamps() {
 #[tokio::test]
 async fn retention_moves_readers_past_deleted_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let hour = Duration::from_secs(3600);
+    let hour = Duration::from_hours(1);
     let config = LogConfig {
         retention: Some(hour),
         ..small()

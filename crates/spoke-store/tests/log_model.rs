@@ -144,7 +144,7 @@ impl Follower {
                     );
                     self.next = to;
                 }
-                record => {
+                record @ ReadEvent::Record(_) => {
                     model.check_record(&record, self.next)?;
                     self.next += 1;
                 }

@@ -65,64 +65,76 @@ pub fn verify(
         return Err(ConnectReturnCode::NotAuthorized);
     }
     match &connect.password {
-        Some(password) => {
-            let text = std::str::from_utf8(password)
-                .map_err(|_| ConnectReturnCode::BadUsernameOrPassword)?;
-            let token =
-                SasToken::parse(text).map_err(|_| ConnectReturnCode::BadUsernameOrPassword)?;
-            let resource = token
-                .resource()
-                .map_err(|_| ConnectReturnCode::BadUsernameOrPassword)?;
-            let mut path = vec!["devices", identity.device.as_str()];
-            if let Some(m) = &identity.module {
-                path.extend(["modules", m.as_str()]);
-            }
-            if !resource.covers(hostname, &path) {
-                return Err(ConnectReturnCode::NotAuthorized);
-            }
-            let keys: Vec<&str> = match token.skn.as_deref() {
-                None => credentials.authentication.keys().collect(),
-                Some(name) => policies
-                    .iter()
-                    .filter(|p| p.key_name == name && p.grants(Right::DeviceConnect))
-                    .flat_map(|p| [p.primary_key.as_str(), p.secondary_key.as_str()])
-                    .collect(),
-            };
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
-            let ok = keys
-                .iter()
-                .filter_map(|k| decode_key(k).ok())
-                .any(|key| token.verify(&key, now).is_ok());
-            if !ok {
-                return Err(ConnectReturnCode::NotAuthorized);
-            }
-            Ok(Authenticated {
-                identity,
-                auth_type: "sas",
-                expires_at: Some(UNIX_EPOCH + Duration::from_secs(token.se)),
-            })
-        }
-        None => {
-            let cert = peer
-                .client_certificates
-                .first()
-                .ok_or(ConnectReturnCode::NotAuthorized)?;
-            if credentials.authentication.kind != AuthType::SelfSigned {
-                return Err(ConnectReturnCode::NotAuthorized);
-            }
-            let (sha1, sha256) = thumbprints(cert);
-            let auth = &credentials.authentication;
-            if !(auth.matches_thumbprint(&sha1) || auth.matches_thumbprint(&sha256)) {
-                return Err(ConnectReturnCode::NotAuthorized);
-            }
-            Ok(Authenticated {
-                identity,
-                auth_type: "x509",
-                expires_at: None,
-            })
-        }
+        Some(password) => verify_sas(password, identity, &credentials, policies, hostname),
+        None => verify_certificate(peer, identity, &credentials),
     }
+}
+
+fn verify_sas(
+    password: &[u8],
+    identity: Identity,
+    credentials: &Credentials,
+    policies: &[Policy],
+    hostname: &str,
+) -> Result<Authenticated, ConnectReturnCode> {
+    let malformed = |_| ConnectReturnCode::BadUsernameOrPassword;
+    let text =
+        std::str::from_utf8(password).map_err(|_| ConnectReturnCode::BadUsernameOrPassword)?;
+    let token = SasToken::parse(text).map_err(malformed)?;
+    let resource = token.resource().map_err(malformed)?;
+    let mut path = vec!["devices", identity.device.as_str()];
+    if let Some(m) = &identity.module {
+        path.extend(["modules", m.as_str()]);
+    }
+    if !resource.covers(hostname, &path) {
+        return Err(ConnectReturnCode::NotAuthorized);
+    }
+    let keys: Vec<&str> = match token.skn.as_deref() {
+        None => credentials.authentication.keys().collect(),
+        Some(name) => policies
+            .iter()
+            .filter(|p| p.key_name == name && p.grants(Right::DeviceConnect))
+            .flat_map(|p| [p.primary_key.as_str(), p.secondary_key.as_str()])
+            .collect(),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let ok = keys
+        .iter()
+        .filter_map(|k| decode_key(k).ok())
+        .any(|key| token.verify(&key, now).is_ok());
+    if !ok {
+        return Err(ConnectReturnCode::NotAuthorized);
+    }
+    Ok(Authenticated {
+        identity,
+        auth_type: "sas",
+        expires_at: Some(UNIX_EPOCH + Duration::from_secs(token.se)),
+    })
+}
+
+fn verify_certificate(
+    peer: &PeerInfo,
+    identity: Identity,
+    credentials: &Credentials,
+) -> Result<Authenticated, ConnectReturnCode> {
+    let cert = peer
+        .client_certificates
+        .first()
+        .ok_or(ConnectReturnCode::NotAuthorized)?;
+    let auth = &credentials.authentication;
+    if auth.kind != AuthType::SelfSigned {
+        return Err(ConnectReturnCode::NotAuthorized);
+    }
+    let (sha1, sha256) = thumbprints(cert);
+    if !(auth.matches_thumbprint(&sha1) || auth.matches_thumbprint(&sha256)) {
+        return Err(ConnectReturnCode::NotAuthorized);
+    }
+    Ok(Authenticated {
+        identity,
+        auth_type: "x509",
+        expires_at: None,
+    })
 }

@@ -20,13 +20,11 @@ fn now_ms() -> i64 {
 pub async fn publish(hub: &Hub, client: &Client, publish: Publish) -> Result<(), PublishError> {
     let parsed = DeviceTopic::parse(&publish.topic)
         .map_err(|e| PublishError::Forbidden(format!("topic {:?}: {e}", publish.topic)))?;
-    if let Some(owner) = parsed.identity() {
-        if owner != client.identity {
-            return Err(PublishError::Forbidden(format!(
-                "{} may not publish on {}'s topic",
-                client.identity, owner
-            )));
-        }
+    if let Some(owner) = parsed.identity().filter(|owner| *owner != client.identity) {
+        return Err(PublishError::Forbidden(format!(
+            "{} may not publish on {owner}'s topic",
+            client.identity
+        )));
     }
     match parsed {
         DeviceTopic::Events { bag, .. } => {
@@ -133,7 +131,7 @@ pub async fn store_will(hub: &Hub, client: &Client, will: Will) {
             }
         }
         _ => {
-            tracing::debug!(identity = %client.identity, topic = will.topic, "will ignored: not a telemetry topic")
+            tracing::debug!(identity = %client.identity, topic = will.topic, "will ignored: not a telemetry topic");
         }
     }
 }

@@ -623,7 +623,7 @@ fn thumbprint(auth: &Authentication) -> X509Thumbprint {
 }
 
 fn apply_presence(header: &mut TwinHeader, presence: &Presence) {
-    header.connection_state = connection_state(presence).to_owned();
+    connection_state(presence).clone_into(&mut header.connection_state);
     header.cloud_to_device_message_count = presence.c2d_count;
 }
 

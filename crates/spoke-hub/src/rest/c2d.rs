@@ -22,7 +22,7 @@ use crate::c2d::{C2dError, MAX_SIZE};
 use crate::hub::Hub;
 use crate::policies::Right;
 
-fn c2d_error(e: C2dError) -> ApiError {
+fn c2d_error(e: &C2dError) -> ApiError {
     match e {
         C2dError::QueueFull(_) => ApiError::new(
             StatusCode::FORBIDDEN,
@@ -43,7 +43,7 @@ fn c2d_error(e: C2dError) -> ApiError {
 }
 
 /// Builds a message from the body and the `iothub-*` headers.
-fn message_from_headers(headers: &HeaderMap, body: Bytes) -> Result<Message, ApiError> {
+fn message_from_headers(headers: &HeaderMap, body: &Bytes) -> Result<Message, ApiError> {
     let mut message = Message::new(body.to_vec());
     for (name, value) in headers {
         let name = name.as_str();
@@ -99,11 +99,14 @@ pub(super) async fn send(
     hub.authorize(&headers, Right::ServiceConnect)?;
     let id = device_id(&id)?;
     if body.len() > MAX_SIZE {
-        return Err(c2d_error(C2dError::TooLarge(body.len())));
+        return Err(c2d_error(&C2dError::TooLarge(body.len())));
     }
     hub.registry.get_device(&id).await?;
-    let message = message_from_headers(&headers, body)?;
-    hub.c2d.send(id, message, None).await.map_err(c2d_error)?;
+    let message = message_from_headers(&headers, &body)?;
+    hub.c2d
+        .send(id, message, None)
+        .await
+        .map_err(|e| c2d_error(&e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,7 +118,7 @@ pub(super) async fn purge(
     hub.authorize(&headers, Right::ServiceConnect)?;
     let id = device_id(&id)?;
     hub.registry.get_device(&id).await?;
-    let purged = hub.c2d.purge(id.clone()).await.map_err(c2d_error)?;
+    let purged = hub.c2d.purge(id.clone()).await.map_err(|e| c2d_error(&e))?;
     Ok(Json(
         json!({"totalMessagesPurged": purged, "deviceId": id, "moduleId": null}),
     ))

@@ -201,6 +201,12 @@ impl Reader {
         match chunk.end {
             ChunkEnd::More => self.cursor = Some(cursor),
             ChunkEnd::SegmentDone => {}
+            // Sealed since the lookup: the rest is in the next segment.
+            ChunkEnd::FileEnd if self.shared.segments().next_base(cursor.base).is_some() => {}
+            // Still active, yet committed records are missing: damage, not a race.
+            ChunkEnd::FileEnd => {
+                self.failed = Some((cursor.corrupt(CorruptReason::Truncated), limit));
+            }
             ChunkEnd::Failed(error) => self.failed = Some((error, self.after(cursor.base, limit))),
         }
         Ok(())
@@ -243,7 +249,7 @@ pub(crate) async fn offset_for_time(
             Ok(Some(offset)) => return Ok(offset),
             Ok(None) => {}
             Err(e @ LogError::Corrupt { .. }) => {
-                tracing::warn!(error = %e, "skipping a damaged chunk in a time lookup")
+                tracing::warn!(error = %e, "skipping a damaged chunk in a time lookup");
             }
             // Deleted since the lookup.
             Err(_) if shared.start() > chunk.base => {}
@@ -279,6 +285,9 @@ enum ChunkEnd {
     More,
     /// The segment has no more records.
     SegmentDone,
+    /// The active segment's file ended before the committed end: it was sealed meanwhile
+    /// (or is damaged).
+    FileEnd,
     /// The segment is damaged or unreadable here.
     Failed(LogError),
 }
@@ -340,14 +349,14 @@ impl Cursor {
                 // The file ends here: the active segment was sealed, or a sealed one is short.
                 Decoded::Incomplete(_) if block_short => {
                     break match self.end {
-                        None => ChunkEnd::SegmentDone,
+                        None => ChunkEnd::FileEnd,
                         Some(_) => self.damaged(CorruptReason::Truncated),
                     };
                 }
                 Decoded::Incomplete(needed) => {
                     match read_block(&self.file, self.pos, needed.max(READ_AHEAD)) {
                         Ok((fresh, short)) => {
-                            (block, block_pos, block_short) = (fresh, self.pos, short)
+                            (block, block_pos, block_short) = (fresh, self.pos, short);
                         }
                         Err(e) => break ChunkEnd::Failed(LogError::io(&self.path, e)),
                     }
@@ -359,11 +368,15 @@ impl Cursor {
     }
 
     fn damaged(&self, reason: CorruptReason) -> ChunkEnd {
-        ChunkEnd::Failed(LogError::Corrupt {
+        ChunkEnd::Failed(self.corrupt(reason))
+    }
+
+    fn corrupt(&self, reason: CorruptReason) -> LogError {
+        LogError::Corrupt {
             path: self.path.clone(),
             position: self.pos,
             reason,
-        })
+        }
     }
 }
 
