@@ -159,6 +159,14 @@ class HubProcess:
         self.exit_codes.append(proc.returncode)
         return proc.returncode
 
+    def kill(self) -> None:
+        """Kills the hub with SIGKILL (a crash: nothing gets to run on the way out)."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        proc.kill()
+        proc.wait()
+
     def restart(self) -> int:
         """Stops the hub (SIGTERM) and starts it again on the same data directory.
 

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from azure.iot.device import Message
+from azure.iot.hub.models import Twin, TwinProperties
 
 from helpers import (
     WAIT_S,
@@ -152,3 +153,33 @@ def test_c2d_queued_across_restart(restart_hub, restart_registry, restart_env):
     msg = inbox.get(timeout=WAIT_S)
     assert msg.data == b"survives" and msg.message_id == "durable-1"
     assert msg.custom_properties.get("k") == "v"
+
+
+def test_kill_9_loses_nothing_acknowledged(restart_hub, restart_registry, restart_env):
+    """Everything the hub acknowledged (PUBACK, 200/204) survives SIGKILL (issue: storage)."""
+    devices, clients, spoke = restart_env
+    since = now_ms()
+    device = devices.create("kill9")
+    client = clients.device(device, connection_retry_interval=1)
+    inbox = receive_c2d(client)
+    sent = []
+    for i in range(20):
+        message = Message(f"acked-{i}")
+        message.message_id = f"k9-{i}-" + uuid.uuid4().hex
+        client.send_message(message)  # returns after the PUBACK
+        sent.append(message.message_id)
+    client.patch_twin_reported_properties({"survives": "reported"})  # returns after the 204
+    restart_registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired={"survives": "desired"})), "*")
+    client.disconnect()
+    spoke.c2d_send(device.device_id, "queued before the crash", message_id="k9-c2d")
+
+    restart_hub.kill()
+    restart_hub.start()
+
+    events = spoke.events_by_message_id(device.device_id, since, sent)
+    assert [events[m]["payload"] for m in sent] == [f"acked-{i}" for i in range(20)]
+    twin = restart_registry.get_twin(device.device_id)
+    assert twin.properties.desired["survives"] == "desired"
+    assert twin.properties.reported["survives"] == "reported"
+    client.connect()
+    assert get_matching(inbox, lambda m: m.message_id == "k9-c2d").data == b"queued before the crash"
