@@ -414,3 +414,7 @@ impl Actor {
         Ok(seqs.len() as u64)
     }
 }
+
+#[cfg(test)]
+#[path = "c2d_tests.rs"]
+mod tests;

@@ -233,44 +233,70 @@ impl RegistryCore {
             ));
         }
         let auth = complete_auth(body.authentication.clone().unwrap_or_default())?;
-        if let Some(state) = self.devices.get_mut(id) {
-            let Some(tag) = if_match else {
-                return Err(RegistryError::DeviceAlreadyExists(id.to_string()));
-            };
-            if !if_match_ok(Some(tag), &registry_etag(state.entry.etag)) {
-                return Err(RegistryError::PreconditionFailed);
-            }
-            let mut out = Outcome::new(());
-            let status = body.status.unwrap_or(state.entry.status);
-            let disabled = status == Status::Disabled && state.entry.status != Status::Disabled;
-            if disabled || auth != state.entry.authentication {
-                out.effects
-                    .extend(state.identities().into_iter().map(Effect::Disconnect));
-            }
-            let entry = &mut state.entry;
-            if status != entry.status {
-                entry.status_updated_time = rfc3339(now);
-            }
-            entry.status = status;
-            entry.status_reason = body.status_reason;
-            entry.authentication = auth;
-            if let Some(caps) = body.capabilities {
-                entry.iot_edge = caps.iot_edge;
-            }
-            if let Some(parents) = body.parent_scopes {
-                entry.parent_scopes = parents;
-            }
-            entry.etag += 1;
-            let entry = entry.clone();
-            out.persist.push(Persist::Device(entry.clone()));
-            let mut out = Outcome {
-                value: entry,
-                persist: out.persist,
-                effects: out.effects,
-            };
-            self.ensure_edge_modules(id, now, &mut out.persist);
-            return Ok(out);
+        let mut out = if self.devices.contains_key(id) {
+            self.update_device(id, body, auth, if_match, now)?
+        } else {
+            self.create_device(id, body, auth, if_match, now)?
+        };
+        self.ensure_edge_modules(id, now, &mut out.persist);
+        Ok(out)
+    }
+
+    fn update_device(
+        &mut self,
+        id: &DeviceId,
+        body: DeviceBody,
+        auth: Authentication,
+        if_match: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Outcome<DeviceEntry>, RegistryError> {
+        let state = self.device_mut(id)?;
+        if if_match.is_none() {
+            return Err(RegistryError::DeviceAlreadyExists(id.to_string()));
         }
+        if !if_match_ok(if_match, &registry_etag(state.entry.etag)) {
+            return Err(RegistryError::PreconditionFailed);
+        }
+        let status = body.status.unwrap_or(state.entry.status);
+        let disabled = status == Status::Disabled && state.entry.status != Status::Disabled;
+        let effects = if disabled || auth != state.entry.authentication {
+            state
+                .identities()
+                .into_iter()
+                .map(Effect::Disconnect)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let entry = &mut state.entry;
+        if status != entry.status {
+            entry.status_updated_time = rfc3339(now);
+        }
+        entry.status = status;
+        entry.status_reason = body.status_reason;
+        entry.authentication = auth;
+        if let Some(caps) = body.capabilities {
+            entry.iot_edge = caps.iot_edge;
+        }
+        if let Some(parents) = body.parent_scopes {
+            entry.parent_scopes = parents;
+        }
+        entry.etag += 1;
+        Ok(Outcome {
+            value: entry.clone(),
+            persist: vec![Persist::Device(entry.clone())],
+            effects,
+        })
+    }
+
+    fn create_device(
+        &mut self,
+        id: &DeviceId,
+        body: DeviceBody,
+        auth: Authentication,
+        if_match: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Outcome<DeviceEntry>, RegistryError> {
         if if_match.is_some_and(|t| t.trim().trim_matches('"') != "*") {
             return Err(RegistryError::DeviceNotFound(id.to_string()));
         }
@@ -300,10 +326,11 @@ impl RegistryCore {
                 modules: BTreeMap::new(),
             },
         );
-        let mut out = Outcome::new(entry.clone());
-        out.persist.push(Persist::Device(entry));
-        self.ensure_edge_modules(id, now, &mut out.persist);
-        Ok(out)
+        Ok(Outcome {
+            value: entry.clone(),
+            persist: vec![Persist::Device(entry)],
+            effects: Vec::new(),
+        })
     }
 
     /// Creates `$edgeAgent` and `$edgeHub` for an edge device that lacks them.
@@ -654,3 +681,7 @@ fn header_for_module(device: &DeviceEntry, module: &ModuleEntry) -> TwinHeader {
         ..TwinHeader::new(device.device_id.as_str())
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;
