@@ -41,6 +41,9 @@ ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)"
     die "ulimit -n is $(ulimit -n); need $((IDLE_CONNS + 1024)) for IDLE_CONNS=$IDLE_CONNS"
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 [[ -x $MOSQUITTO ]] || die "mosquitto not installed (run scripts/setup.sh)"
+for tool in openssl jq; do
+    command -v "$tool" >/dev/null || die "$tool not installed (apt-get install $tool)"
+done
 
 cd "$ROOT"
 if [[ $SKIP_BUILD != 1 ]]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test command needs, idempotently: Debian packages for the
-# interop tests (mosquitto clients), the Rust components for the lint steps, and
+# interop tests (mosquitto clients, openssl), the Rust components for the lint steps, and
 # the Python virtual environment of the compatibility suite (.venv at the repo
 # root, from compat/requirements.txt). A second run that finds everything in
 # place changes nothing and takes about a second.
@@ -19,8 +19,11 @@ log() { printf '[setup] %s\n' "$*"; }
 apt_wanted=()
 command -v mosquitto_pub >/dev/null 2>&1 || apt_wanted+=(mosquitto-clients)
 command -v mosquitto_sub >/dev/null 2>&1 || apt_wanted+=(mosquitto-clients)
-# The broker is a reference peer for debugging the interop tests by hand.
+# The X.509 tests make self-signed device certificates with the openssl command.
+command -v openssl >/dev/null 2>&1 || apt_wanted+=(openssl)
+# The broker is the peer the benchmarks (bench/run.sh) compare the hub with.
 command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || apt_wanted+=(mosquitto)
+command -v jq >/dev/null 2>&1 || apt_wanted+=(jq)
 
 PYTHON="${SPOKE_PYTHON:-}"
 if [[ -z "$PYTHON" ]]; then
