@@ -32,6 +32,9 @@ pub enum Command {
     C2d(C2dCommand),
     /// Print telemetry as it arrives (or replay it from a point in time).
     MonitorEvents(MonitorArgs),
+    /// Edge deployments.
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
     /// Run an IoT Hub query, e.g. "SELECT * FROM devices WHERE tags.env = 'prod'".
     Query {
         /// The query text.
@@ -120,6 +123,19 @@ pub enum TwinCommand {
         /// Tags patch (JSON object).
         #[arg(long)]
         tags: Option<String>,
+    },
+}
+
+/// `spoke deployment ...`
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// Apply a deployment manifest (`{"modulesContent": ...}`) to one edge device now.
+    Apply {
+        /// Edge device id.
+        device: String,
+        /// The manifest file (JSON).
+        #[arg(long)]
+        manifest: std::path::PathBuf,
     },
 }
 
@@ -271,6 +287,17 @@ pub async fn run(client: &HubClient, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::MonitorEvents(args) => monitor(client, args).await,
+        Command::Deployment(DeploymentCommand::Apply { device, manifest }) => {
+            let text = std::fs::read_to_string(&manifest)
+                .with_context(|| format!("cannot read {}", manifest.display()))?;
+            let content: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", manifest.display()))?;
+            let path = format!("/devices/{}/applyConfigurationContent", segment(&device));
+            client
+                .send(client.request(Method::POST, &path)?.json(&content))
+                .await?;
+            Ok(())
+        }
         Command::Query { query } => {
             let mut all = Vec::new();
             let mut continuation: Option<String> = None;

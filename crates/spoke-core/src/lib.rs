@@ -5,6 +5,7 @@
 pub mod connstr;
 pub mod fuzzing;
 pub mod ids;
+pub mod manifest;
 pub mod message;
 mod percent;
 pub mod pki;

@@ -94,9 +94,6 @@ impl CertificateAuthority {
         now: OffsetDateTime,
         validity: Duration,
     ) -> Result<IssuedCertificate, PkiError> {
-        let ca_key = KeyPair::from_pem(&self.key_pem)?;
-        let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?;
-        let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = name(names.first().map_or("localhost", String::as_str));
         let mut sans = Vec::with_capacity(names.len());
@@ -115,6 +112,38 @@ impl CertificateAuthority {
             KeyUsagePurpose::KeyEncipherment,
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue_leaf(params, now, validity)
+    }
+
+    /// Issues a TLS client certificate for an identity: subject CN `common_name`, one SAN URI
+    /// `uri` and EKU clientAuth, valid for `validity` from `now`. Azure IoT Edge's module
+    /// identity certificates use `azureiot://{hub}/devices/{device}/modules/{module}`
+    /// (azure-iot-edge-contracts.md §1.2).
+    pub fn issue_identity(
+        &self,
+        common_name: &str,
+        uri: &str,
+        now: OffsetDateTime,
+        validity: Duration,
+    ) -> Result<IssuedCertificate, PkiError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(common_name);
+        params.subject_alt_names = vec![SanType::URI(uri.to_owned().try_into()?)];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue_leaf(params, now, validity)
+    }
+
+    /// Signs a leaf certificate with a fresh key, valid for `validity` from `now`.
+    fn issue_leaf(
+        &self,
+        mut params: CertificateParams,
+        now: OffsetDateTime,
+        validity: Duration,
+    ) -> Result<IssuedCertificate, PkiError> {
+        let ca_key = KeyPair::from_pem(&self.key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?;
+        let key = KeyPair::generate()?;
         params.not_before = now - Duration::hours(1);
         params.not_after = now + validity;
         let cert = params.signed_by(&key, &issuer)?;
@@ -167,6 +196,22 @@ mod tests {
             .unwrap();
         assert!(leaf.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(leaf.key_pem.contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn issues_identity_certificate_with_uri_san() {
+        let now = OffsetDateTime::now_utc();
+        let ca = CertificateAuthority::generate("test CA", now, Duration::days(1)).unwrap();
+        let leaf = ca
+            .issue_identity(
+                "$edgeHub",
+                "azureiot://hub.local/devices/edge1/modules/$edgeHub",
+                now,
+                Duration::days(1),
+            )
+            .unwrap();
+        assert!(leaf.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(leaf.not_after, now + Duration::days(1));
     }
 
     #[test]

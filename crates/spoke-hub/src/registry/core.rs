@@ -17,6 +17,7 @@ use spoke_core::twin::{Twin, TwinChange, TwinHeader, X509Thumbprint};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::content::{DesiredWrite, module_writes, modules_content};
 use super::model::{
     AuthType, Authentication, DeviceEntry, ModuleEntry, Presence, Status, connection_state,
     registry_etag,
@@ -317,6 +318,7 @@ impl RegistryCore {
             authentication: auth,
             iot_edge,
             parent_scopes: body.parent_scopes.unwrap_or_default(),
+            applied_content: None,
             twin: Twin::new(now),
         };
         self.devices.insert(
@@ -422,6 +424,15 @@ impl RegistryCore {
             existing.etag += 1;
             existing.clone()
         } else {
+            let mut twin = Twin::new(now);
+            if let Some(content) = state
+                .entry
+                .applied_content
+                .as_ref()
+                .and_then(|c| c.get(module_id.as_str()))
+            {
+                apply_writes(&mut twin, &module_writes(module_id.as_str(), content)?, now)?;
+            }
             let entry = ModuleEntry {
                 device_id: id.clone(),
                 module_id: module_id.clone(),
@@ -429,7 +440,7 @@ impl RegistryCore {
                 etag: 1,
                 managed_by: body.managed_by,
                 authentication: auth,
-                twin: Twin::new(now),
+                twin,
             };
             state.modules.insert(module_id.clone(), entry.clone());
             entry
@@ -439,6 +450,46 @@ impl RegistryCore {
             persist: vec![Persist::Module(entry)],
             effects,
         })
+    }
+
+    /// `applyConfigurationContent` (spec §5.6): writes each module's desired properties on
+    /// this edge device, at once; modules that do not exist yet get them when created. All or
+    /// nothing: any invalid entry leaves every twin as it was.
+    pub fn apply_configuration(
+        &mut self,
+        id: &DeviceId,
+        body: &Value,
+        now: OffsetDateTime,
+    ) -> Result<Outcome<()>, RegistryError> {
+        let content = modules_content(body)?;
+        let mut state = self.device(id)?.clone();
+        if !state.entry.iot_edge {
+            return Err(RegistryError::Invalid(format!(
+                "{id} is not an IoT Edge device"
+            )));
+        }
+        let mut out = Outcome::new(());
+        for (module, entry) in content {
+            let writes = module_writes(module, entry)?;
+            let module_id = ModuleId::parse(module).map_err(|e| {
+                RegistryError::Invalid(format!("modulesContent: module {module}: {e}"))
+            })?;
+            let Some(target) = state.modules.get_mut(&module_id) else {
+                continue;
+            };
+            if let Some((version, body)) = apply_writes(&mut target.twin, &writes, now)? {
+                out.persist.push(Persist::Module(target.clone()));
+                out.effects.push(Effect::DesiredPatch {
+                    identity: Identity::module(id.clone(), module_id),
+                    version,
+                    body,
+                });
+            }
+        }
+        state.entry.applied_content = Some(Value::Object(content.clone()));
+        out.persist.push(Persist::Device(state.entry.clone()));
+        self.devices.insert(id.clone(), state);
+        Ok(out)
     }
 
     /// Deletes a module.
@@ -635,6 +686,51 @@ impl RegistryCore {
             }
         }
         docs
+    }
+}
+
+/// Applies desired writes to a twin; returns the notification (new desired `$version` and
+/// the patch a connected module should get) when anything changed.
+fn apply_writes(
+    twin: &mut Twin,
+    writes: &[DesiredWrite],
+    now: OffsetDateTime,
+) -> Result<Option<(u64, Value)>, RegistryError> {
+    let mut combined: Option<Value> = None;
+    for write in writes {
+        let path: Vec<&str> = write.path.iter().map(String::as_str).collect();
+        let change = twin.set_desired_path(&path, &write.value, now)?;
+        if let Some(patch) = change.desired_notification() {
+            match combined.as_mut() {
+                Some(acc) => compose_patch(acc, patch),
+                None => combined = Some(patch),
+            }
+        }
+    }
+    Ok(combined.map(|mut patch| {
+        let version = twin.desired_version();
+        patch["$version"] = Value::from(version);
+        (version, patch)
+    }))
+}
+
+/// Composes two merge patches: applying the result equals applying `acc` then `next`
+/// (objects merge key by key, anything else, `null` included, replaces).
+fn compose_patch(acc: &mut Value, next: Value) {
+    match (acc, next) {
+        (Value::Object(a), Value::Object(n)) => {
+            for (k, v) in n {
+                match a.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        compose_patch(existing, v)
+                    }
+                    _ => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (acc, next) => *acc = next,
     }
 }
 

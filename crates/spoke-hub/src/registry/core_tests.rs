@@ -224,3 +224,66 @@ fn service_twin_json_carries_presence() {
     assert_eq!(twin["cloudToDeviceMessageCount"], 3);
     assert_eq!(twin["deviceEtag"], "MQ==");
 }
+
+#[test]
+fn applied_content_reaches_existing_and_future_module_twins() {
+    let mut core = RegistryCore::default();
+    core.put_device(
+        &dev("e1"),
+        body(json!({"capabilities": {"iotEdge": true}})),
+        None,
+        NOW,
+    )
+    .unwrap();
+    let content = json!({"modulesContent": {
+        "$edgeAgent": {"properties.desired": {"schemaVersion": "1.1", "modules": {}}},
+        "filter": {"properties.desired": {"threshold": 30}, "properties.desired.extra.on": true},
+    }});
+    let out = core.apply_configuration(&dev("e1"), &content, NOW).unwrap();
+    let agent = Identity::module(dev("e1"), ModuleId::parse("$edgeAgent").unwrap());
+    let [Effect::DesiredPatch { identity, body, .. }] = out.effects.as_slice() else {
+        panic!("expected one notification, got {:?}", out.effects);
+    };
+    assert_eq!(identity, &agent);
+    assert_eq!(body["schemaVersion"], "1.1");
+    let filter = ModuleId::parse("filter").unwrap();
+    core.put_module(&dev("e1"), &filter, ModuleBody::default(), None, NOW)
+        .unwrap();
+    let view = core
+        .device_twin_view(&Identity::module(dev("e1"), filter))
+        .unwrap();
+    assert_eq!(view["desired"]["threshold"], 30);
+    assert_eq!(view["desired"]["extra"]["on"], true);
+    let again = core.apply_configuration(&dev("e1"), &content, NOW).unwrap();
+    assert!(
+        again.effects.is_empty(),
+        "re-applying the same content changes nothing"
+    );
+}
+
+#[test]
+fn applying_content_needs_an_edge_device_and_valid_content() {
+    let mut core = RegistryCore::default();
+    create(&mut core, "plain");
+    let content = json!({"modulesContent": {"$edgeAgent": {"properties.desired": {}}}});
+    assert_eq!(
+        core.apply_configuration(&dev("plain"), &content, NOW)
+            .unwrap_err()
+            .status(),
+        400
+    );
+    core.put_device(
+        &dev("e1"),
+        body(json!({"capabilities": {"iotEdge": true}})),
+        None,
+        NOW,
+    )
+    .unwrap();
+    let bad = json!({"modulesContent": {"$edgeHub": {"properties.desired": {"bad key": 1}}}});
+    assert_eq!(
+        core.apply_configuration(&dev("e1"), &bad, NOW)
+            .unwrap_err()
+            .status(),
+        400
+    );
+}

@@ -6,6 +6,7 @@
 //! resulting effects (disconnects, desired-property notifications) to an [`EffectSink`] after the
 //! lock is released.
 
+mod content;
 pub mod core;
 pub mod model;
 
@@ -253,6 +254,16 @@ impl Registry {
         if_match: Option<&str>,
     ) -> Result<ModuleEntry, RegistryError> {
         self.mutate(|c, now| c.put_module(id, module, body, if_match, now))
+            .await
+    }
+
+    /// `applyConfigurationContent` on an edge device.
+    pub async fn apply_configuration(
+        &self,
+        id: &DeviceId,
+        body: &Value,
+    ) -> Result<(), RegistryError> {
+        self.mutate(|c, now| c.apply_configuration(id, body, now))
             .await
     }
 

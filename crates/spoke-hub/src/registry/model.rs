@@ -143,6 +143,10 @@ pub struct DeviceEntry {
     pub device_scope: Option<String>,
     /// Parent edge scopes.
     pub parent_scopes: Vec<String>,
+    /// The last `modulesContent` applied to this edge device, kept so that module twins
+    /// created later (by the edge agent) start with their desired properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_content: Option<serde_json::Value>,
     /// The device twin.
     pub twin: Twin,
 }

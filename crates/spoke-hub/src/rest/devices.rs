@@ -166,3 +166,16 @@ pub(super) async fn service_statistics(
         json!({"connectedDeviceCount": hub.connected_device_count()}),
     ))
 }
+
+pub(super) async fn apply_configuration(
+    State(hub): State<Arc<Hub>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    hub.authorize(&headers, Right::RegistryWrite)?;
+    let id = device_id(&id)?;
+    let content: Value = json(&body)?;
+    hub.registry.apply_configuration(&id, &content).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

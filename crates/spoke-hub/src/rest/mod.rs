@@ -42,6 +42,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
                 .delete(devices::delete_module),
         )
         .route("/devices/{id}/commands", delete(c2d::purge))
+        .route(
+            "/devices/{id}/applyConfigurationContent",
+            post(devices::apply_configuration),
+        )
         .route("/devices/{id}/messages/deviceBound", post(c2d::send))
         .route(
             "/twins/{id}",
