@@ -197,7 +197,11 @@ mod tests {
             }
         );
         let no_first = read(&json!({"createOptions01": "{}"})).unwrap_err();
-        assert!(no_first.to_string().contains("expected chunk createOptions "));
+        assert!(
+            no_first
+                .to_string()
+                .contains("expected chunk createOptions ")
+        );
         let zero = read(&json!({"createOptions": "{", "createOptions00": "}"})).unwrap_err();
         assert!(matches!(zero, ManifestError::ChunkSequence { .. }));
         let twice = read(&json!({"createOptions": "{", "CREATEOPTIONS": "}"})).unwrap_err();
@@ -221,13 +225,18 @@ mod tests {
         let mut more = settings.as_object().unwrap().clone();
         more.insert(chunk_name(MAX_CHUNKS), json!(""));
         let err = read(&Value::Object(more)).unwrap_err();
-        assert_eq!(err.to_string(), "m.settings has 101 createOptions chunks, more than 100");
+        assert_eq!(
+            err.to_string(),
+            "m.settings has 101 createOptions chunks, more than 100"
+        );
     }
 
     #[test]
     fn bad_json_and_non_objects() {
         let err = read(&json!({"createOptions": "{\"a\":"})).unwrap_err();
-        assert!(matches!(err, ManifestError::InvalidJson { ref path, .. } if path == "m.settings.createOptions"));
+        assert!(
+            matches!(err, ManifestError::InvalidJson { ref path, .. } if path == "m.settings.createOptions")
+        );
         let err = read(&json!({"createOptions": "[1]"})).unwrap_err();
         assert!(matches!(err, ManifestError::WrongType { .. }));
         let err = read(&json!({"createOptions": 5})).unwrap_err();
@@ -243,8 +252,14 @@ mod tests {
             fields.keys().collect::<Vec<_>>(),
             ["createOptions", "createOptions01"]
         );
-        assert_eq!(fields["createOptions"].as_str().unwrap().chars().count(), 512);
+        assert_eq!(
+            fields["createOptions"].as_str().unwrap().chars().count(),
+            512
+        );
         assert_eq!(read(&Value::Object(fields)).unwrap(), options);
-        assert_eq!(chunk(&json!({})), json!({"createOptions": "{}"}).as_object().unwrap().clone());
+        assert_eq!(
+            chunk(&json!({})),
+            json!({"createOptions": "{}"}).as_object().unwrap().clone()
+        );
     }
 }

@@ -61,7 +61,10 @@ impl Deployment {
             .get(EDGE_AGENT)
             .ok_or_else(|| content.missing(EDGE_AGENT))
             .and_then(AgentDesired::from_twin)?;
-        let hub = desired.get(EDGE_HUB).map(HubDesired::from_twin).transpose()?;
+        let hub = desired
+            .get(EDGE_HUB)
+            .map(HubDesired::from_twin)
+            .transpose()?;
         Ok(Deployment {
             desired,
             agent,

@@ -21,7 +21,10 @@ pub fn fuzz_manifest(data: &[u8]) {
     match Deployment::from_modules_content(&doc) {
         Ok(deployment) => {
             check_agent(&deployment.agent);
-            let agent_twin = deployment.desired.get("$edgeAgent").map(AgentDesired::from_twin);
+            let agent_twin = deployment
+                .desired
+                .get("$edgeAgent")
+                .map(AgentDesired::from_twin);
             assert_eq!(agent_twin, Some(Ok(deployment.agent)));
             if let Some(hub) = &deployment.hub {
                 check_hub(hub);
@@ -41,7 +44,10 @@ pub fn fuzz_manifest(data: &[u8]) {
 
 /// Every module is normalized, and the whole reads back from its manifest form.
 fn check_agent(agent: &AgentDesired) {
-    let system = [&agent.system_modules.edge_agent, &agent.system_modules.edge_hub];
+    let system = [
+        &agent.system_modules.edge_agent,
+        &agent.system_modules.edge_hub,
+    ];
     let specs: Vec<&ModuleSpec> = system
         .into_iter()
         .flatten()

@@ -134,7 +134,9 @@ fn parse_routes(
             Value::String(_) => {
                 return Err(routes.invalid(name, value, "a route statement FROM ... INTO ..."));
             }
-            Value::Object(_) if !legacy => parse_route_object(&Obj::new(value, routes.path_of(name))?)?,
+            Value::Object(_) if !legacy => {
+                parse_route_object(&Obj::new(value, routes.path_of(name))?)?
+            }
             _ => {
                 return Err(ManifestError::WrongType {
                     path: routes.path_of(name),

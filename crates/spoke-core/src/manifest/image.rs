@@ -43,24 +43,46 @@ mod tests {
         let cases = [
             ("app", "app:latest"),
             ("app:1.0", "app:1.0"),
-            ("myacr.azurecr.io/team/app", "myacr.azurecr.io/team/app:latest"),
+            (
+                "myacr.azurecr.io/team/app",
+                "myacr.azurecr.io/team/app:latest",
+            ),
             ("localhost:5000/app", "localhost:5000/app:latest"),
             ("localhost:5000/app:2", "localhost:5000/app:2"),
             ("app@sha256:abcd", "app@sha256:abcd"),
-            ("$upstream:443/azureiotedge-agent:1.5", "$upstream:443/azureiotedge-agent:1.5"),
-            ("<Container_Registry>/x:<Build>-linux", "<Container_Registry>/x:<Build>-linux"),
+            (
+                "$upstream:443/azureiotedge-agent:1.5",
+                "$upstream:443/azureiotedge-agent:1.5",
+            ),
+            (
+                "<Container_Registry>/x:<Build>-linux",
+                "<Container_Registry>/x:<Build>-linux",
+            ),
             ("  app  ", "app:latest"),
             ("//app", "//app:latest"),
         ];
         for (input, want) in cases {
             assert_eq!(normalize_image(input).as_deref(), Some(want), "{input:?}");
-            assert_eq!(normalize_image(want).as_deref(), Some(want), "idempotent {want:?}");
+            assert_eq!(
+                normalize_image(want).as_deref(),
+                Some(want),
+                "idempotent {want:?}"
+            );
         }
     }
 
     #[test]
     fn refuses_malformed_references() {
-        for bad in ["", "   ", "app:", ":1.0", "a:b:c", "repo/", "repo/:tag", "x/app:1:2"] {
+        for bad in [
+            "",
+            "   ",
+            "app:",
+            ":1.0",
+            "a:b:c",
+            "repo/",
+            "repo/:tag",
+            "x/app:1:2",
+        ] {
             assert_eq!(normalize_image(bad), None, "{bad:?}");
         }
     }

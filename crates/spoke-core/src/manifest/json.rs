@@ -164,7 +164,12 @@ impl<'a> Obj<'a> {
     }
 
     /// [`ManifestError::InvalidValue`] for field `key` holding `value`.
-    pub(super) fn invalid(&self, key: &str, value: &Value, expected: &'static str) -> ManifestError {
+    pub(super) fn invalid(
+        &self,
+        key: &str,
+        value: &Value,
+        expected: &'static str,
+    ) -> ManifestError {
         ManifestError::InvalidValue {
             path: self.path_of(key),
             found: clip(&value.to_string()),
@@ -197,7 +202,10 @@ mod tests {
         let obj = Obj::new(&doc, "m".into()).unwrap();
         assert_eq!(obj.opt_str("status").unwrap(), Some("running"));
         assert_eq!(obj.req_obj("settings").unwrap().path(), "m.settings");
-        assert_eq!(obj.opt_obj("env").unwrap().map(|o| o.path().to_owned()), None);
+        assert_eq!(
+            obj.opt_obj("env").unwrap().map(|o| o.path().to_owned()),
+            None
+        );
         assert_eq!(
             obj.req_obj("env").unwrap_err(),
             ManifestError::Missing {
@@ -218,7 +226,10 @@ mod tests {
             obj.opt_text("e"),
             Err(ManifestError::WrongType { .. })
         ));
-        assert!(matches!(obj.req_text("f"), Err(ManifestError::Missing { .. })));
+        assert!(matches!(
+            obj.req_text("f"),
+            Err(ManifestError::Missing { .. })
+        ));
     }
 
     #[test]
@@ -249,7 +260,8 @@ mod tests {
         let table = [("never", 0), ("on-failure", 1)];
         assert_eq!(obj.opt_enum("a", &table, "never").unwrap(), Some(1));
         assert_eq!(
-            obj.opt_enum("b", &table, "never or on-failure").unwrap_err(),
+            obj.opt_enum("b", &table, "never or on-failure")
+                .unwrap_err(),
             ManifestError::InvalidValue {
                 path: "m.b".into(),
                 found: "\"sometimes\"".into(),

@@ -169,7 +169,11 @@ pub(super) enum Role {
 
 impl ModuleSpec {
     /// Reads a module entry.
-    pub(super) fn parse(name: ModuleId, entry: &Obj<'_>, role: Role) -> Result<Self, ManifestError> {
+    pub(super) fn parse(
+        name: ModuleId,
+        entry: &Obj<'_>,
+        role: Role,
+    ) -> Result<Self, ManifestError> {
         let kind = parse_kind(entry)?;
         let (status, restart_policy, startup_order) = if role == Role::Agent {
             (ModuleStatus::Running, RestartPolicy::Always, 0)
@@ -190,7 +194,12 @@ impl ModuleSpec {
                 )?
                 .unwrap_or(default_policy);
             let order = entry
-                .opt_int("startupOrder", 0, u32::MAX.into(), "an integer 0..=4294967295")?
+                .opt_int(
+                    "startupOrder",
+                    0,
+                    u32::MAX.into(),
+                    "an integer 0..=4294967295",
+                )?
                 .map_or(u32::MAX, |n| n as u32);
             (status, policy, order)
         };
@@ -269,7 +278,9 @@ impl ModuleKind {
 
 /// Reads `type` and `settings`.
 fn parse_kind(entry: &Obj<'_>) -> Result<ModuleKind, ManifestError> {
-    let type_name = entry.opt_str("type")?.ok_or_else(|| entry.missing("type"))?;
+    let type_name = entry
+        .opt_str("type")?
+        .ok_or_else(|| entry.missing("type"))?;
     let settings = entry.req_obj("settings")?;
     match type_name {
         "docker" => {

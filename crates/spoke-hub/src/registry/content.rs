@@ -118,7 +118,10 @@ mod tests {
         .unwrap();
         assert_eq!(writes.len(), 1, "paths are folded into the whole section");
         assert_eq!(writes[0].path, Vec::<String>::new());
-        assert_eq!(writes[0].value, json!({"schemaVersion": "1.1", "modules": {"x": {"a": 1}}}));
+        assert_eq!(
+            writes[0].value,
+            json!({"schemaVersion": "1.1", "modules": {"x": {"a": 1}}})
+        );
         let layered = module_writes("m", &json!({"properties.desired.a.b": 1})).unwrap();
         assert_eq!(layered[0].path, ["a", "b"]);
     }

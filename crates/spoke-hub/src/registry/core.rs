@@ -722,7 +722,7 @@ fn compose_patch(acc: &mut Value, next: Value) {
             for (k, v) in n {
                 match a.get_mut(&k) {
                     Some(existing) if existing.is_object() && v.is_object() => {
-                        compose_patch(existing, v)
+                        compose_patch(existing, v);
                     }
                     _ => {
                         a.insert(k, v);
