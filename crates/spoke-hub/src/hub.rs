@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use serde_json::Value;
-use spoke_core::ids::Identity;
+use spoke_core::ids::{DeviceId, Identity};
 use spoke_store::log::LogHandle;
 use spoke_store::sql::HubStore;
 
@@ -19,7 +19,15 @@ use crate::mqtt::link::MqttLink;
 use crate::policies::{Policy, Right};
 use crate::registry::Registry;
 use crate::registry::model::Presence;
-use crate::rest::{ApiError, authorize};
+use crate::registry::model::Status;
+use crate::rest::{ApiError, authorize, authorize_device};
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
 
 /// The running hub's components.
 pub struct Hub {
@@ -61,11 +69,42 @@ impl Hub {
 
     /// Checks a service request's SAS token for `right`.
     pub fn authorize(&self, headers: &HeaderMap, right: Right) -> Result<(), ApiError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        authorize(headers, &self.policies, &self.config.hostname, right, now)
+        authorize(
+            headers,
+            &self.policies,
+            &self.config.hostname,
+            right,
+            now_unix(),
+        )
+    }
+
+    /// Checks a service token for `right`, or else a token of the edge device `device` itself
+    /// (which may manage its own modules and read their twins).
+    pub async fn authorize_or_edge_device(
+        &self,
+        headers: &HeaderMap,
+        right: Right,
+        device: &DeviceId,
+    ) -> Result<(), ApiError> {
+        let service = self.authorize(headers, right);
+        if service.is_ok() {
+            return service;
+        }
+        let Ok(entry) = self.registry.get_device(device).await else {
+            return service;
+        };
+        if !entry.iot_edge || entry.status != Status::Enabled {
+            return service;
+        }
+        let keys: Vec<&str> = entry.authentication.keys().collect();
+        authorize_device(
+            headers,
+            &self.config.hostname,
+            device.as_str(),
+            &keys,
+            now_unix(),
+        )
+        .or(service)
     }
 
     /// Live connection facts about an identity, for registry and twin JSON.

@@ -1,6 +1,6 @@
 //! Spoke Hub: a self-hosted IoT hub that devices and back-ends built with the Azure IoT SDKs use
-//! unchanged (ARCHITECTURE.md). [`run`] starts every component from a [`HubConfig`] and serves
-//! until `shutdown` resolves.
+//! unchanged (ARCHITECTURE.md). [`start`] starts every component from a [`HubConfig`] and
+//! returns a [`RunningHub`]; [`run`] serves until `shutdown` resolves.
 //!
 //! Components and their owners: identities and twins ([`registry`]), C2D queues ([`c2d`]),
 //! direct-method calls ([`methods`]), the events log (`spoke_store::log`), MQTT sessions
@@ -60,8 +60,58 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
+/// A started hub: its bound addresses, and the handle that stops it.
+pub struct RunningHub {
+    mqtt_addr: SocketAddr,
+    https_addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    store: SqliteStore,
+}
+
+impl std::fmt::Debug for RunningHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningHub")
+            .field("mqtt_addr", &self.mqtt_addr)
+            .field("https_addr", &self.https_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningHub {
+    /// Where MQTT over TLS listens (port 0 in the configuration picks a free one).
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.mqtt_addr
+    }
+
+    /// Where HTTPS (REST, MQTT over WebSocket) listens.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// Stops accepting connections and closes the store. Everything acknowledged is already
+    /// durable, so nothing is lost whenever this runs.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.store.close().await;
+        tracing::info!("spoke-hub stopped");
+    }
+}
+
 /// Runs a hub until `shutdown` resolves.
 pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let hub = start(config).await?;
+    shutdown.await;
+    hub.stop().await;
+    Ok(())
+}
+
+/// Starts a hub: opens (or initializes) the data directory, loads every component, binds both
+/// listeners and serves in background tasks. Ready when this returns.
+pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
     tls::install_default_provider();
     let dir = DataDir::open(&config)?;
     let sqlite = SqliteStore::open(&dir.database())
@@ -118,10 +168,11 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> anyho
     )?;
     let mqtt_listener = bind(SocketAddr::new(config.bind, config.mqtt_port), "MQTT").await?;
     let https_listener = bind(SocketAddr::new(config.bind, config.https_port), "HTTPS").await?;
+    let (mqtt_addr, https_addr) = (mqtt_listener.local_addr()?, https_listener.local_addr()?);
     tracing::info!(
         hostname = config.hostname,
-        mqtt = %mqtt_listener.local_addr()?,
-        https = %https_listener.local_addr()?,
+        mqtt = %mqtt_addr,
+        https = %https_addr,
         data_dir = %config.data_dir.display(),
         "spoke-hub ready"
     );
@@ -138,10 +189,11 @@ pub async fn run(config: HubConfig, shutdown: impl Future<Output = ()>) -> anyho
         rest::router(hub.clone()),
         stop_rx,
     ));
-    shutdown.await;
-    let _ = stop_tx.send(true);
-    let _ = tokio::join!(mqtt_task, https_task);
-    sqlite.close().await;
-    tracing::info!("spoke-hub stopped");
-    Ok(())
+    Ok(RunningHub {
+        mqtt_addr,
+        https_addr,
+        stop: stop_tx,
+        tasks: vec![mqtt_task, https_task],
+        store: sqlite,
+    })
 }

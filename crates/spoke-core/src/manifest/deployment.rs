@@ -6,15 +6,18 @@
 //! - a configuration, `{"content": {"modulesContent": {...}}, ...}` (other keys ignored);
 //! - the bare inner object `{"$edgeAgent": {...}, "$edgeHub": {...}, ...}`.
 //!
-//! Inside, each key is a module ID and each value `{"properties.desired": {...}}`, nothing
-//! else (layered-deployment paths such as `properties.desired.modules.x` are refused, since
-//! applying them as a full manifest would silently drop them). `$edgeAgent` is required and
-//! must parse as [`AgentDesired`]; `$edgeHub`, when present, must parse as [`HubDesired`];
-//! the only `$` IDs allowed are those two.
+//! Inside, each key is a module ID (the only `$` IDs allowed are `$edgeAgent` and
+//! `$edgeHub`) and each value holds `"properties.desired"` (the whole section) and/or
+//! layered `"properties.desired.<a>.<b>"` keys (one value at that path, `null` removes it),
+//! as the hub's `applyConfigurationContent` takes them. Layered values are folded into the
+//! section in document order, so [`Deployment::desired`] is what the twin will hold; an entry
+//! with only layered keys yields an object of just those paths. `$edgeAgent` is required with
+//! a whole section and must parse as [`AgentDesired`]; `$edgeHub`, when present, needs a
+//! whole section too and must parse as [`HubDesired`].
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::agent::AgentDesired;
 use super::error::{ManifestError, clip};
@@ -27,13 +30,17 @@ pub const EDGE_AGENT: &str = "$edgeAgent";
 /// The edge hub's module twin.
 pub const EDGE_HUB: &str = "$edgeHub";
 
-/// The key holding a module twin's desired properties in a manifest.
+/// The key holding a module twin's whole desired section in a manifest.
 const DESIRED_KEY: &str = "properties.desired";
+
+/// The prefix of a layered key, `properties.desired.<path>`.
+const LAYERED_PREFIX: &str = "properties.desired.";
 
 /// A checked deployment manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
-    /// The desired properties to set, by module twin (`$edgeAgent`, `$edgeHub`, user modules).
+    /// The desired properties to set, by module twin (`$edgeAgent`, `$edgeHub`, user
+    /// modules), layered values folded in.
     pub desired: BTreeMap<ModuleId, Value>,
     /// `$edgeAgent`, parsed.
     pub agent: AgentDesired,
@@ -49,13 +56,8 @@ impl Deployment {
         for (name, entry) in content.entries() {
             let id = twin_id(&content, name)?;
             let entry = Obj::new(entry, content.path_of(name))?;
-            if let Some((key, _)) = entry.entries().find(|(key, _)| *key != DESIRED_KEY) {
-                return Err(ManifestError::UnexpectedKey {
-                    path: entry.path_of(&clip(key)),
-                    hint: "a module entry holds only \"properties.desired\"",
-                });
-            }
-            desired.insert(id, entry.req_obj(DESIRED_KEY)?.to_value());
+            let system = name == EDGE_AGENT || name == EDGE_HUB;
+            desired.insert(id, module_desired(&entry, system)?);
         }
         let agent = desired
             .get(EDGE_AGENT)
@@ -83,6 +85,55 @@ fn modules_content(doc: &Value) -> &Value {
         .iter()
         .find_map(|name| holder.get(name))
         .unwrap_or(holder)
+}
+
+/// The desired properties of one module entry: the whole section (required when
+/// `whole_required`) with layered paths folded in.
+fn module_desired(entry: &Obj<'_>, whole_required: bool) -> Result<Value, ManifestError> {
+    let mut section = match entry.entries().find(|(key, _)| *key == DESIRED_KEY) {
+        Some((_, value)) => Obj::new(value, entry.path_of(DESIRED_KEY))?.to_value(),
+        None if whole_required => return Err(entry.missing(DESIRED_KEY)),
+        None => Value::Object(Map::new()),
+    };
+    for (key, value) in entry.entries() {
+        if key == DESIRED_KEY {
+            continue;
+        }
+        let path: Vec<&str> = match key.strip_prefix(LAYERED_PREFIX) {
+            Some(rest) if rest.split('.').all(|segment| !segment.is_empty()) => {
+                rest.split('.').collect()
+            }
+            _ => {
+                return Err(ManifestError::UnexpectedKey {
+                    path: entry.path_of(&clip(key)),
+                    hint: "a module entry holds \"properties.desired\" and \"properties.desired.<path>\" keys",
+                });
+            }
+        };
+        set_path(&mut section, &path, value);
+    }
+    Ok(section)
+}
+
+/// Puts `value` at `path` below `target`, making objects on the way; `null` removes the key.
+fn set_path(target: &mut Value, path: &[&str], value: &Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = target;
+    for key in parents {
+        if !node.get(*key).is_some_and(Value::is_object) {
+            node[*key] = Value::Object(Map::new());
+        }
+        node = &mut node[*key];
+    }
+    if let Value::Object(map) = node {
+        if value.is_null() {
+            map.remove(*last);
+        } else {
+            map.insert((*last).to_owned(), value.clone());
+        }
+    }
 }
 
 /// Validates a module twin ID of a manifest.

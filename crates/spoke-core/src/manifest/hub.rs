@@ -3,7 +3,7 @@
 //! `RouteSpecConverter`, `StoreAndForwardConfiguration`).
 //!
 //! Schema versions and what each allows:
-//! - `1.0`: `routes` optional, each a string; blank routes are skipped.
+//! - `1.0`: `routes` optional, each a string; blank and `null` routes are skipped.
 //! - `1.1`: `routes` required; each a string or `{route, priority?, timeToLiveSecs?}`.
 //! - `1.2`, `1.3`: as 1.1; `mqttBroker` (the removed experimental broker) and `integrity`
 //!   are ignored.

@@ -94,8 +94,9 @@ pub(super) async fn put_module(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    hub.authorize(&headers, Right::RegistryWrite)?;
     let (id, mid) = (device_id(&id)?, module_id(&mid)?);
+    hub.authorize_or_edge_device(&headers, Right::RegistryWrite, &id)
+        .await?;
     let entry = hub
         .registry
         .put_module(&id, &mid, json(&body)?, if_match(&headers))
@@ -109,8 +110,9 @@ pub(super) async fn get_module(
     Path((id, mid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    hub.authorize(&headers, Right::RegistryRead)?;
     let (id, mid) = (device_id(&id)?, module_id(&mid)?);
+    hub.authorize_or_edge_device(&headers, Right::RegistryRead, &id)
+        .await?;
     let entry = hub.registry.get_module(&id, &mid).await?;
     let presence = hub.presence(&Identity::module(id, mid)).await;
     Ok(Json(entry.to_json(&presence)))
@@ -121,8 +123,9 @@ pub(super) async fn list_modules(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult {
-    hub.authorize(&headers, Right::RegistryRead)?;
     let id = device_id(&id)?;
+    hub.authorize_or_edge_device(&headers, Right::RegistryRead, &id)
+        .await?;
     let mut out = Vec::new();
     for entry in hub.registry.list_modules(&id).await? {
         let identity = Identity::module(id.clone(), entry.module_id.clone());
@@ -136,8 +139,9 @@ pub(super) async fn delete_module(
     Path((id, mid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    hub.authorize(&headers, Right::RegistryWrite)?;
     let (id, mid) = (device_id(&id)?, module_id(&mid)?);
+    hub.authorize_or_edge_device(&headers, Right::RegistryWrite, &id)
+        .await?;
     hub.registry
         .delete_module(&id, &mid, if_match(&headers))
         .await?;

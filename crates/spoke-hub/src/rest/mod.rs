@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{delete, get, post, put};
 
-pub use auth::authorize;
+pub use auth::{authorize, authorize_device};
 pub use error::ApiError;
 
 use crate::hub::Hub;
