@@ -1,7 +1,11 @@
 //! Spoke Edge: the device-side runtime (ARCHITECTURE.md). It runs modules as Docker containers
-//! or plain processes ([`runtime`]) and gives them identities through the workload API
-//! ([`workload`]); [`config`] is its configuration file.
+//! or plain processes ([`runtime`]), decides what to run from the deployment ([`agent`]), gives
+//! modules identities in the hub ([`identity`]) and through the workload API ([`workload`]),
+//! with certificates from the edge CA ([`edge_ca`]); [`config`] is its configuration file.
 
+pub mod agent;
 pub mod config;
+pub mod edge_ca;
+pub mod identity;
 pub mod runtime;
 pub mod workload;
