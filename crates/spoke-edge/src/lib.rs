@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod daemon;
 pub mod edge_ca;
 pub mod identity;
 pub mod runtime;

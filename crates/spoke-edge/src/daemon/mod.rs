@@ -1,0 +1,310 @@
+//! The `spoke-edge` daemon: wires the configuration, identities, edge CA, workload API, module
+//! runtimes and the agent core together, and drives the agent.
+//!
+//! The loop: observe the runtimes, let the agent plan, carry out the actions, save the agent's
+//! state when it changed (so a reboot without network brings the modules back), report to the
+//! `$edgeAgent` twin, then wait for the first of: a desired-properties change, a module
+//! starting or exiting, the agent's next due restart, or shutdown.
+//!
+//! The daemon talks to the hub as the `$edgeAgent` module (with the key of that identity,
+//! which it manages with the device's key). It starts even when the hub is unreachable: it
+//! runs the last good deployment and connects in the background. Until the edge hub is part of
+//! `spoke-edge`, modules connect to the upstream hub directly (`IOTEDGE_GATEWAYHOSTNAME` is the
+//! hub's host name), with identities and SAS tokens from this daemon.
+
+pub mod modules;
+mod upstream;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use spoke_core::connstr::ConnectionString;
+use spoke_core::ids::{DeviceId, ModuleId};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use self::modules::{CachedKeys, ModuleEnvironment, ModulePids, Modules};
+use self::upstream::{Upstream, UpstreamEvent};
+use crate::agent::{Agent, AgentConfig, AgentState, reported_patch};
+use crate::config::{ConfigError, EdgeConfig, RuntimeKind, file_uri_path};
+use crate::identity::{DeviceCredentials, IdentityCache, IdentityClient, IdentityError};
+
+use crate::runtime::docker::{DockerConfig, DockerRuntime};
+use crate::runtime::process::{LogRotation, ProcessRuntime};
+use crate::runtime::{Backend, RuntimeError};
+use crate::workload::{MasterKey, TrustConfig, WorkloadApi, WorkloadConfig};
+
+/// Why the daemon could not start (documented exit code 1 in `main.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The device connection string lacks something.
+    #[error("provisioning.connection_string: {0}")]
+    Provisioning(String),
+    /// A file of the data directory could not be read or written.
+    #[error("{path}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The edge CA could not be loaded or generated.
+    #[error(transparent)]
+    EdgeCa(#[from] crate::edge_ca::EdgeCaError),
+    /// The identity client or cache failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// A module runtime could not start.
+    #[error("module runtime")]
+    Runtime(#[from] RuntimeError),
+    /// The saved agent state could not be written.
+    #[error("cannot save the agent state")]
+    State(#[from] crate::agent::StateError),
+    /// The master key is corrupt.
+    #[error("the workload master key is unusable: {0}")]
+    MasterKey(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+    move |source| DaemonError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The device credentials of a manual-provisioning connection string.
+fn credentials(config: &EdgeConfig) -> Result<DeviceCredentials, DaemonError> {
+    let cs = ConnectionString::parse(&config.provisioning.connection_string)
+        .map_err(|e| DaemonError::Provisioning(e.to_string()))?;
+    let device_id: DeviceId = cs
+        .device_id()
+        .cloned()
+        .ok_or_else(|| DaemonError::Provisioning("no DeviceId".into()))?;
+    let key = cs
+        .shared_access_key()
+        .ok_or_else(|| DaemonError::Provisioning("no SharedAccessKey".into()))?;
+    Ok(DeviceCredentials {
+        hub_host: cs.host_name().to_owned(),
+        device_id,
+        key: key.to_owned(),
+    })
+}
+
+/// The workload master key (32 random bytes, mode 0600), created on first start.
+fn master_key(data_dir: &Path) -> Result<MasterKey, DaemonError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = data_dir.join("master.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
+                DaemonError::MasterKey(format!("{} is not 32 bytes", path.display()))
+            })?;
+            Ok(MasterKey::from_bytes(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate().map_err(|e| DaemonError::MasterKey(e.to_string()))?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io(&path))?;
+            file.write_all(key.expose_bytes()).map_err(io(&path))?;
+            file.sync_all().map_err(io(&path))?;
+            Ok(key)
+        }
+        Err(source) => Err(DaemonError::Io { path, source }),
+    }
+}
+
+fn load_state(path: &Path) -> AgentState {
+    match std::fs::read(path) {
+        Ok(bytes) => AgentState::from_json(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "saved deployment unreadable; starting empty");
+            AgentState::default()
+        }),
+        Err(_) => AgentState::default(),
+    }
+}
+
+fn save_state(path: &Path, state: &AgentState) -> Result<(), DaemonError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, state.to_json()?).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Runs the daemon until `shutdown` resolves. Modules keep running across a daemon restart.
+pub async fn run(
+    config: EdgeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let creds = credentials(&config)?;
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
+    let trust_bundle = match &config.trust_bundle_cert {
+        Some(uri) => {
+            let path = file_uri_path(uri).map_err(DaemonError::Provisioning)?;
+            Some(std::fs::read_to_string(&path).map_err(io(&path))?)
+        }
+        None => None,
+    };
+    let now = OffsetDateTime::now_utc();
+    let edge_ca = crate::edge_ca::load(config.edge_ca.as_ref(), &data_dir, &creds.device_id, now)?;
+    let cache = Arc::new(Mutex::new(IdentityCache::load(
+        &data_dir.join("identities.json"),
+    )?));
+    let identities = IdentityClient::new(
+        creds.clone(),
+        config.upstream.https_port,
+        trust_bundle.as_deref().unwrap_or_default(),
+    )?;
+    let socket_dir = data_dir.join("sockets");
+    std::fs::create_dir_all(&socket_dir).map_err(io(&socket_dir))?;
+    let pids = Arc::new(ModulePids::default());
+    let workload = WorkloadApi::new(
+        &WorkloadConfig::new(
+            socket_dir,
+            creds.hub_host.clone(),
+            creds.device_id.clone(),
+            TrustConfig {
+                edge_ca,
+                trust_bundle: trust_bundle.clone(),
+                manifest_trust_bundle: None,
+            },
+            master_key(&data_dir)?,
+        ),
+        Arc::new(CachedKeys(cache.clone())),
+        pids.clone(),
+    );
+    let process = Backend::process(ProcessRuntime::open(
+        data_dir.join("process"),
+        LogRotation::default(),
+    )?);
+    let docker = match config.runtime.kind {
+        RuntimeKind::Process => None,
+        RuntimeKind::Docker => {
+            let socket = file_uri_path(&config.moby_runtime.uri.replacen("unix://", "file://", 1))
+                .map_err(DaemonError::Provisioning)?;
+            let runtime = DockerRuntime::connect(DockerConfig {
+                socket,
+                network: config.moby_runtime.network.clone(),
+                host_aliases: vec![config.hostname.clone()],
+                ..DockerConfig::default()
+            })
+            .await?;
+            Some(Backend::docker(runtime))
+        }
+    };
+    let runtime_type = if docker.is_some() {
+        "docker"
+    } else {
+        "process"
+    };
+    let upstream_identities = identities.clone();
+    let upstream_cache = cache.clone();
+    let mut modules = Modules::new(
+        process,
+        docker,
+        identities,
+        cache,
+        workload,
+        pids,
+        ModuleEnvironment {
+            hub_hostname: creds.hub_host.clone(),
+            device_id: creds.device_id.clone(),
+            gateway_hostname: creds.hub_host.clone(),
+        },
+    );
+    let state_path = data_dir.join("agent-state.json");
+    let mut agent = Agent::new(AgentConfig::new(runtime_type, now), load_state(&state_path));
+    let agent_id =
+        ModuleId::parse("$edgeAgent").map_err(|e| DaemonError::Provisioning(e.to_string()))?;
+    let (upstream_tx, upstream_rx) = mpsc::channel(64);
+    let upstream = Upstream::start(
+        upstream_identities,
+        upstream_cache,
+        agent_id,
+        &creds,
+        config.upstream.mqtt_port,
+        trust_bundle.unwrap_or_default(),
+        upstream_tx,
+    );
+    tracing::info!(device = %creds.device_id, hub = creds.hub_host, runtime = runtime_type, "spoke-edge started");
+    let result = drive(
+        &mut agent,
+        &mut modules,
+        &upstream,
+        upstream_rx,
+        &state_path,
+        shutdown,
+    )
+    .await;
+    upstream.close().await;
+    tracing::info!("spoke-edge stopped");
+    result
+}
+
+async fn drive(
+    agent: &mut Agent,
+    modules: &mut Modules,
+    upstream: &Upstream,
+    mut upstream_rx: mpsc::Receiver<UpstreamEvent>,
+    state_path: &Path,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let mut runtime_events = modules.events();
+    let (wake_tx, mut wake_rx) = mpsc::channel::<()>(16);
+    for mut events in runtime_events.drain(..) {
+        let wake = wake_tx.clone();
+        tokio::spawn(async move {
+            while events.recv().await.is_ok() || !events.is_empty() {
+                if wake.send(()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let mut last_reported = Value::Null;
+    tokio::pin!(shutdown);
+    loop {
+        let now = OffsetDateTime::now_utc();
+        let observed = modules.observe().await;
+        for action in agent.reconcile(observed, now) {
+            if let Err(e) = modules.apply(&action).await {
+                tracing::warn!(%action, error = %e, "module action failed");
+                agent.action_failed(&action, &e);
+            }
+        }
+        if agent.take_state_changed() {
+            save_state(state_path, agent.state())?;
+        }
+        let reported = agent.reported(OffsetDateTime::now_utc());
+        if let Some(patch) = reported_patch(&last_reported, &reported)
+            && upstream.report(patch).await
+        {
+            last_reported = reported;
+        }
+        let sleep = agent.next_wakeup(OffsetDateTime::now_utc()).map(|at| {
+            let wait = (at - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+            std::time::Duration::try_from(wait).unwrap_or_default()
+        });
+        let sleep = sleep.unwrap_or(std::time::Duration::from_hours(1));
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            event = upstream_rx.recv() => match event {
+                Some(UpstreamEvent::Desired(desired)) => agent.apply_twin(&desired),
+                Some(UpstreamEvent::Connected) => last_reported = Value::Null,
+                None => {}
+            },
+            _ = wake_rx.recv() => {}
+            () = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
