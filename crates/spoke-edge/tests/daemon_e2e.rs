@@ -185,7 +185,7 @@ async fn deploys_process_modules_including_an_unchanged_azure_sdk_module() {
                 "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always", "settings": {"image": "mcr.microsoft.com/azureiotedge-hub:1.5"}}
             },
             "modules": {
-                "sleeper": process(vec!["/bin/sleep".into(), "1000".into()]),
+                "sleeper": process(vec!["/bin/sh".into(), "-c".into(), "echo hello-log; exec sleep 1000".into()]),
                 "pymod": process(vec![python.display().to_string(), script.display().to_string()]),
             }
         }},
@@ -257,6 +257,39 @@ async fn deploys_process_modules_including_an_unchanged_azure_sdk_module() {
         reported["modules"]["sleeper"]["lastStartTimeUtc"], started,
         "sleeper was not restarted"
     );
+
+    // $edgeAgent direct methods (spec §5.2).
+    let invoke = |name: &str, payload: Value| {
+        let body = json!({"methodName": name, "payload": payload, "responseTimeoutInSeconds": 10});
+        service.json(
+            reqwest::Method::POST,
+            "/twins/edge1/modules/%24edgeAgent/methods",
+            Some(body),
+        )
+    };
+    assert_eq!(invoke("ping", Value::Null).await["status"], 200);
+    let logs = invoke(
+        "GetModuleLogs",
+        json!({"schemaVersion": "1.0", "items": [{"id": "sleep.*", "filter": {"tail": 10}}], "encoding": "none", "contentType": "text"}),
+    )
+    .await;
+    assert_eq!(logs["status"], 200);
+    assert_eq!(logs["payload"][0]["id"], "sleeper");
+    assert!(
+        logs["payload"][0]["payload"]
+            .as_str()
+            .unwrap()
+            .contains("hello-log"),
+        "{logs}"
+    );
+    let restart = invoke(
+        "RestartModule",
+        json!({"schemaVersion": "1.0", "id": "sleeper"}),
+    )
+    .await;
+    assert_eq!(restart["status"], 200, "{restart}");
+    let unknown = invoke("reboot", Value::Null).await;
+    assert_eq!(unknown["status"], 400);
 
     stop_tx.send(()).unwrap();
     daemon.await.unwrap().unwrap();

@@ -12,6 +12,7 @@
 //! `spoke-edge`, modules connect to the upstream hub directly (`IOTEDGE_GATEWAYHOSTNAME` is the
 //! hub's host name), with identities and SAS tokens from this daemon.
 
+pub mod methods;
 pub mod modules;
 mod upstream;
 
@@ -251,6 +252,47 @@ pub async fn run(
     result
 }
 
+/// Runs one `$edgeAgent` direct method; returns the status and payload to answer with.
+async fn run_method(modules: &Modules, name: &str, payload: &Value) -> (i32, Value) {
+    let call = match methods::parse(name, payload, OffsetDateTime::now_utc()) {
+        Ok(call) => call,
+        Err(e) => return (e.status, e.payload()),
+    };
+    let failed = |e: &dyn std::fmt::Display| (500, serde_json::json!({"message": e.to_string()}));
+    match call {
+        methods::AgentMethod::Ping => (200, Value::Null),
+        methods::AgentMethod::Restart(module) => match modules.restart(&module).await {
+            Ok(()) => (200, Value::Null),
+            Err(e) => failed(&e),
+        },
+        methods::AgentMethod::Logs { items, json } => {
+            let names: Vec<ModuleId> = modules
+                .observe()
+                .await
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
+            let mut answer = Vec::new();
+            let mut budget = methods::MAX_ANSWER;
+            for item in &items {
+                for name in names
+                    .iter()
+                    .filter(|n| methods::matches(&item.pattern, n.as_str()))
+                {
+                    let entries = match modules.logs(name, &item.options).await {
+                        Ok(entries) => entries,
+                        Err(e) => return failed(&e),
+                    };
+                    let text = methods::render_logs(name.as_str(), &entries, json, budget);
+                    budget = budget.saturating_sub(text.len());
+                    answer.push(serde_json::json!({"id": name, "payload": text}));
+                }
+            }
+            (200, Value::Array(answer))
+        }
+    }
+}
+
 async fn drive(
     agent: &mut Agent,
     modules: &mut Modules,
@@ -301,6 +343,10 @@ async fn drive(
             event = upstream_rx.recv() => match event {
                 Some(UpstreamEvent::Desired(desired)) => agent.apply_twin(&desired),
                 Some(UpstreamEvent::Connected) => last_reported = Value::Null,
+                Some(UpstreamEvent::Method { rid, name, payload }) => {
+                    let (status, answer) = run_method(modules, &name, &payload).await;
+                    upstream.respond(&rid, status, &answer).await;
+                }
                 None => {}
             },
             _ = wake_rx.recv() => {}

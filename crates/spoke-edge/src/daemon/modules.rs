@@ -17,8 +17,8 @@ use spoke_core::manifest::{ModuleKind, ModuleSpec};
 use crate::agent::{Action, ObservedModule};
 use crate::identity::{IdentityCache, IdentityClient, IdentityError, ModuleIdentity};
 use crate::runtime::{
-    Backend, DockerSettings, ModuleConfig, ModuleSettings, ProcessSettings, RuntimeError,
-    RuntimeStatus,
+    Backend, DockerSettings, LogEntry, LogOptions, ModuleConfig, ModuleSettings, ProcessSettings,
+    RuntimeError, RuntimeStatus,
 };
 use crate::workload::{CallerCheck, KeyStore, ModuleSocket, WorkloadApi};
 
@@ -264,6 +264,46 @@ impl Modules {
                 Ok(())
             }
         }
+    }
+
+    /// Restarts a module (`RestartModule`, `spoke edge restart`).
+    pub async fn restart(&self, name: &ModuleId) -> Result<(), ModuleError> {
+        let backend =
+            self.backend_of(name)
+                .await
+                .ok_or(ModuleError::Runtime(RuntimeError::NotFound {
+                    name: name.clone(),
+                }))?;
+        backend.lifecycle.stop(name, STOP_TIMEOUT).await?;
+        backend.lifecycle.start(name).await?;
+        let state = backend.lifecycle.state(name).await?;
+        self.pids.set(name, state.pid);
+        Ok(())
+    }
+
+    /// A module's log history (no following).
+    pub async fn logs(
+        &self,
+        name: &ModuleId,
+        options: &LogOptions,
+    ) -> Result<Vec<LogEntry>, ModuleError> {
+        use futures_util::TryStreamExt as _;
+        let backend =
+            self.backend_of(name)
+                .await
+                .ok_or(ModuleError::Runtime(RuntimeError::NotFound {
+                    name: name.clone(),
+                }))?;
+        let options = LogOptions {
+            follow: false,
+            ..options.clone()
+        };
+        Ok(backend
+            .logs
+            .logs(name, &options)
+            .await?
+            .try_collect()
+            .await?)
     }
 
     async fn remove_from_runtime(&mut self, name: &ModuleId) -> Result<(), ModuleError> {

@@ -24,6 +24,15 @@ pub enum UpstreamEvent {
     Connected,
     /// The whole desired section of the `$edgeAgent` twin, `$version` included.
     Desired(Value),
+    /// A direct method call to `$edgeAgent`; answer with [`Upstream::respond`].
+    Method {
+        /// Request id.
+        rid: String,
+        /// Method name.
+        name: String,
+        /// Request payload.
+        payload: Value,
+    },
 }
 
 /// Handle to the upstream connection task.
@@ -93,6 +102,16 @@ impl Upstream {
                 tracing::warn!(error = %e, "reported properties not sent");
                 false
             }
+        }
+    }
+
+    /// Answers a direct method call.
+    pub async fn respond(&self, rid: &str, status: i32, payload: &Value) {
+        let Some(client) = self.client() else {
+            return;
+        };
+        if let Err(e) = client.respond_method(rid, status, payload).await {
+            tracing::warn!(error = %e, "method answer not sent");
         }
     }
 
@@ -169,10 +188,11 @@ async fn follow(client: &Client, mut incoming: Events, events: &mpsc::Sender<Ups
         refresh = match incoming.recv().await {
             None => return,
             Some(Event::Connected | Event::DesiredPatch(_)) => true,
-            Some(Event::Method { rid, name, .. }) => {
-                let answer =
-                    serde_json::json!({"message": format!("method {name} is not supported yet")});
-                let _ = client.respond_method(&rid, 501, &answer).await;
+            Some(Event::Method { rid, name, payload }) => {
+                let call = UpstreamEvent::Method { rid, name, payload };
+                if events.send(call).await.is_err() {
+                    return;
+                }
                 false
             }
             Some(_) => false,
