@@ -66,6 +66,7 @@ pub struct RunningHub {
     https_addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    mqtt: MqttServer,
     store: SqliteStore,
 }
 
@@ -89,13 +90,15 @@ impl RunningHub {
         self.https_addr
     }
 
-    /// Stops accepting connections and closes the store. Everything acknowledged is already
-    /// durable, so nothing is lost whenever this runs.
+    /// Stops accepting connections, closes the live ones and closes the store. Everything
+    /// acknowledged is already durable, so nothing is lost whenever this runs.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+        let closed = self.mqtt.disconnect_all();
+        tracing::info!(connections = closed, "closed MQTT connections");
         self.store.close().await;
         tracing::info!("spoke-hub stopped");
     }
@@ -180,7 +183,7 @@ pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
     let mqtt_task = tokio::spawn(mqtt::listener::serve_mqtt(
         mqtt_listener,
         TlsAcceptor::from(mqtt_tls),
-        server,
+        server.clone(),
         stop_rx.clone(),
     ));
     let https_task = tokio::spawn(mqtt::listener::serve_https(
@@ -194,6 +197,7 @@ pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
         https_addr,
         stop: stop_tx,
         tasks: vec![mqtt_task, https_task],
+        mqtt: server,
         store: sqlite,
     })
 }

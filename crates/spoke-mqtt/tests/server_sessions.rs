@@ -148,6 +148,34 @@ async fn server_disconnect_keeps_the_session() {
 }
 
 #[tokio::test]
+async fn disconnect_all_closes_every_connection_and_keeps_sessions() {
+    let server = server(TestHooks::default());
+    let (mut first, first_task, _) = connect(&server, "dev1", false).await;
+    let (mut second, second_task, _) = connect(&server, "dev2", true).await;
+    first
+        .send(&subscribe_packet(1, &[(C2D, QoS::AtLeastOnce)]))
+        .await;
+    first.expect().await;
+    assert_eq!(server.disconnect_all(), 2);
+    first.expect_closed().await;
+    second.expect_closed().await;
+    assert_eq!(
+        first_task.await.unwrap(),
+        DisconnectReason::ServerDisconnect
+    );
+    assert_eq!(
+        second_task.await.unwrap(),
+        DisconnectReason::ServerDisconnect
+    );
+    assert_eq!(server.connected_count(), 0);
+    assert!(
+        server.is_subscribed("dev1", C2D_TOPIC),
+        "persistent sessions stay"
+    );
+    assert_eq!(server.disconnect_all(), 0);
+}
+
+#[tokio::test]
 async fn remove_session_forgets_everything() {
     let server = server(TestHooks::default());
     let (mut raw, task, _) = connect(&server, "dev1", false).await;

@@ -374,6 +374,12 @@ impl<H: Hooks> Server<H> {
         self.inner.registry.kick(client_id)
     }
 
+    /// Closes every connection (for a server shutdown); persistent sessions stay. Returns how
+    /// many connections were closed.
+    pub fn disconnect_all(&self) -> usize {
+        self.inner.registry.kick_all()
+    }
+
     /// Closes `client_id`'s connection and forgets its session, in memory and in the store;
     /// its pending deliveries resolve with [`Gone`].
     pub async fn remove_session(&self, client_id: &str) -> Result<(), StoreError> {

@@ -267,6 +267,17 @@ impl Registry {
         true
     }
 
+    /// Closes every connection (server shutdown); persistent sessions stay. Returns how many
+    /// connections were closed.
+    pub(crate) fn kick_all(&self) -> usize {
+        let ids: Vec<String> = self
+            .shards
+            .iter()
+            .flat_map(|shard| lock(shard).keys().cloned().collect::<Vec<_>>())
+            .collect();
+        ids.iter().filter(|id| self.kick(id)).count()
+    }
+
     /// Forgets `client_id`'s session, closing its connection. Returns whether one existed.
     pub(crate) fn remove(&self, client_id: &str) -> bool {
         let Some(cell) = self.shard(client_id).remove(client_id) else {
