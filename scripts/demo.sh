@@ -1,30 +1,49 @@
 #!/usr/bin/env bash
-# The demo: a hub on embedded storage (./demo-data), a registered device, and a simulated
-# device (the real Azure Python SDK) sending telemetry that `spoke monitor-events` prints.
-# Ctrl-C stops everything. Needs root (ports 8883 and 443 on 127.0.0.1).
+# The demo: a hub on embedded storage (./demo-data/hub), an edge device registered in it, and
+# spoke-edge on this machine running the sample modules (simulated-temperature-sensor and
+# filter) from a deployment applied through the hub; `spoke monitor-events` prints what the
+# sensor sends. Ctrl-C stops everything. Needs root (ports 8883 and 443 on 127.0.0.1).
+#
+# The modules run as processes: until spoke-edge's edge hub lands, modules connect to the hub
+# directly, which containers cannot do when the hub listens on loopback.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-cargo build --release -p spoke-hub -p spoke-cli
+cargo build --release -p spoke-hub -p spoke-cli -p spoke-edge -p simulated-temperature-sensor -p filter
+BIN="$ROOT/target/release"
 DATA="$ROOT/demo-data"
 HOST=127.0.0.1
-target/release/spoke-hub --data-dir "$DATA" --hostname "$HOST" --bind "$HOST" &
-HUB=$!
-PIDS=("$HUB")
+mkdir -p "$DATA"
+"$BIN/spoke-hub" --data-dir "$DATA/hub" --hostname "$HOST" --bind "$HOST" &
+PIDS=("$!")
 trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 for _ in $(seq 1 100); do
-    if [[ -s "$DATA/service.connstr" ]] && (exec 3<>"/dev/tcp/$HOST/443") 2>/dev/null; then break; fi
+    if [[ -s "$DATA/hub/service.connstr" ]] && (exec 3<>"/dev/tcp/$HOST/443") 2>/dev/null; then break; fi
     sleep 0.1
 done
-export SPOKE_HUB_CONNECTION_STRING="$(cat "$DATA/service.connstr")" SPOKE_CA_FILE="$DATA/ca.pem"
-target/release/spoke device show demo-device >/dev/null 2>&1 || target/release/spoke device create demo-device >/dev/null
-target/release/spoke twin update demo-device --tags '{"env":"demo"}' >/dev/null
-CS="$(target/release/spoke device connection-string demo-device)"
-.venv/bin/python scripts/demo_device.py "$CS" "$DATA/ca.pem" &
+export SPOKE_HUB_CONNECTION_STRING="$(cat "$DATA/hub/service.connstr")" SPOKE_CA_FILE="$DATA/hub/ca.pem"
+"$BIN/spoke" device show demo-edge >/dev/null 2>&1 || "$BIN/spoke" device create demo-edge --edge >/dev/null
+cat >"$DATA/edge.toml" <<TOML
+hostname = "demo-edge.local"
+trust_bundle_cert = "file://$DATA/hub/ca.pem"
+data_dir = "$DATA/edge"
+
+[provisioning]
+source = "manual"
+connection_string = "$("$BIN/spoke" device connection-string demo-edge)"
+
+[runtime]
+kind = "process"
+TOML
+"$BIN/spoke-edge" --config "$DATA/edge.toml" &
 PIDS+=("$!")
-echo "hub on $HOST (data in $DATA); device 'demo-device' is sending telemetry. Try, in another shell:"
+sed -e "s|@SENSOR@|$BIN/simulated-temperature-sensor|" -e "s|@FILTER@|$BIN/filter|" \
+    scripts/demo-deployment.json >"$DATA/deployment.json"
+"$BIN/spoke" deployment apply demo-edge --manifest "$DATA/deployment.json"
+echo "hub on $HOST (data in $DATA); edge device 'demo-edge' runs the sample modules. Try, in another shell:"
 echo "  export SPOKE_HUB_CONNECTION_STRING='$SPOKE_HUB_CONNECTION_STRING' SPOKE_CA_FILE='$SPOKE_CA_FILE'"
-echo "  target/release/spoke method invoke demo-device getReading"
-echo "  target/release/spoke twin update demo-device --desired '{\"interval\": 2}'"
-target/release/spoke monitor-events --device-id demo-device
+echo "  $BIN/spoke edge list --config $DATA/edge.toml"
+echo "  $BIN/spoke twin show demo-edge --module '\$edgeAgent'"
+echo "  $BIN/spoke twin update demo-edge --module SimulatedTemperatureSensor --desired '{\"SendInterval\": 1}'"
+"$BIN/spoke" monitor-events --device-id demo-edge

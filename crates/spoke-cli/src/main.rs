@@ -1,12 +1,13 @@
-//! `spoke`: one command-line tool for Spoke Hub (and, later, Spoke Edge).
+//! `spoke`: one command-line tool for Spoke Hub and Spoke Edge.
 //!
-//! Exit codes: 0 on success, 1 when the command failed (the hub refused, or could not be
-//! reached), 2 for invalid usage.
+//! Exit codes: 0 on success, 1 when the command failed (the hub or the edge daemon refused, or
+//! could not be reached; `spoke edge check` found a failure), 2 for invalid usage.
 
 mod client;
+mod edge;
 mod hub;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Spoke command-line tool.
 #[derive(Debug, Parser)]
@@ -24,7 +25,16 @@ struct Cli {
     #[arg(long, env = "SPOKE_CA_FILE", global = true)]
     ca_file: Option<String>,
     #[command(subcommand)]
-    command: hub::Command,
+    command: Command,
+}
+
+/// Hub commands at the top level, edge commands under `spoke edge`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Hub(hub::Command),
+    /// Manage the local edge device through the spoke-edge management socket.
+    Edge(edge::EdgeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,16 +50,21 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let command = match cli.command {
+            Command::Edge(args) => return edge::run(args).await,
+            Command::Hub(command) => command,
+        };
         let Some(cs) = cli.hub_connection_string.as_deref() else {
             anyhow::bail!(
                 "no hub: pass --hub-connection-string or set SPOKE_HUB_CONNECTION_STRING"
             );
         };
         let client = client::HubClient::new(cs, cli.ca_file.as_deref())?;
-        hub::run(&client, cli.command).await
+        hub::run(&client, command).await?;
+        Ok(std::process::ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("spoke: {e:#}");
             std::process::ExitCode::FAILURE

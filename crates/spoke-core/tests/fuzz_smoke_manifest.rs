@@ -1,67 +1,37 @@
 //! Stable smoke run of `manifest::fuzzing::fuzz_manifest`: every committed corpus file, then
-//! byte-level mutations of the seeds and random structured manifests from a seeded xorshift
-//! generator (field values drawn from pools of valid and invalid ones, mostly valid, so the
-//! parse-and-round-trip path runs as often as the error paths).
-
-use std::fs;
-use std::path::PathBuf;
+//! byte-level mutations of the seeds and random byte strings (`spoke-fuzz-smoke`), then random
+//! structured manifests built on its seeded `Rng` (field values drawn from pools of valid and
+//! invalid ones, mostly valid, so the parse-and-round-trip path runs as often as the error
+//! paths).
 
 use serde_json::{Map, Value, json};
 use spoke_core::manifest::fuzzing::fuzz_manifest;
 use spoke_core::manifest::{AgentDesired, Deployment, HubDesired};
+use spoke_fuzz_smoke::{Rng, Smoke};
 
 const MUTATIONS: usize = 8_000;
 const STRUCTURED: usize = 8_000;
+const SEED: u64 = 0x3A41_1FE5_7D00_C0DE;
 
-/// xorshift64*: tiny, deterministic, good enough for input generation.
-struct Rng(u64);
+/// Bytes that matter to JSON, for the byte-level mutations of the seeds.
+const JSON_BYTES: &[u8] = b"{}[]\":,nul0123456789.-e$ a\\";
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
+/// Random structured manifests: deployments, `$edgeAgent` and `$edgeHub` desired properties.
+struct Manifests(Rng);
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-
+impl Manifests {
     /// A valid value most of the time, else one from `bad`.
     fn pick(&mut self, good: &[Value], bad: &[Value]) -> Value {
-        if bad.is_empty() || !self.chance(20) {
-            good[self.below(good.len())].clone()
+        if bad.is_empty() || !self.0.chance(20) {
+            good[self.0.below(good.len())].clone()
         } else {
-            bad[self.below(bad.len())].clone()
+            bad[self.0.below(bad.len())].clone()
         }
-    }
-
-    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
-        const BYTES: &[u8] = b"{}[]\":,nul0123456789.-e$ a\\";
-        let mut data = seed.to_vec();
-        for _ in 0..=self.below(3) {
-            let at = self.below(data.len() + 1);
-            let byte = BYTES[self.below(BYTES.len())];
-            match self.below(3) {
-                0 if at < data.len() => data[at] = byte,
-                1 => data.insert(at, byte),
-                _ if at < data.len() => {
-                    data.remove(at);
-                }
-                _ => {}
-            }
-        }
-        data
     }
 
     /// Inserts `key: value` into `map` unless the field is left out (one time in 25).
     fn field(&mut self, map: &mut Map<String, Value>, key: &str, value: Value) {
-        if !self.chance(25) {
+        if !self.0.chance(25) {
             map.insert(key.to_owned(), value);
         }
     }
@@ -84,7 +54,7 @@ impl Rng {
             return;
         };
         let chars: Vec<char> = text.chars().collect();
-        let pieces = 1 + self.below(4);
+        let pieces = 1 + self.0.below(4);
         let size = chars.len().div_ceil(pieces).max(1);
         for (i, piece) in chars.chunks(size).enumerate() {
             let mut name = if i == 0 {
@@ -92,7 +62,7 @@ impl Rng {
             } else {
                 format!("createOptions{i:02}")
             };
-            if self.chance(30) {
+            if self.0.chance(30) {
                 name = format!("CREATEOPTIONS{:02}", i + 1);
             }
             settings.insert(name, Value::String(piece.iter().collect()));
@@ -113,7 +83,7 @@ impl Rng {
             );
             self.field(&mut settings, "image", image);
             self.create_options(&mut settings);
-            if self.chance(4) {
+            if self.0.chance(4) {
                 settings.insert("digest".into(), json!("sha256:00"));
             }
         } else {
@@ -122,7 +92,7 @@ impl Rng {
                 &[json!([]), json!([""]), json!("run"), json!([1])],
             );
             self.field(&mut settings, "command", command);
-            if self.chance(2) {
+            if self.0.chance(2) {
                 settings.insert("workingDir".into(), json!("/var/lib/app"));
             }
         }
@@ -130,7 +100,7 @@ impl Rng {
     }
 
     fn module(&mut self) -> Value {
-        let docker = !self.chance(3);
+        let docker = !self.0.chance(3);
         let mut module = Map::new();
         let kind = if docker { "docker" } else { "process" };
         let kind = self.pick(&[json!(kind)], &[json!("Docker"), json!("vm"), json!(1)]);
@@ -197,7 +167,7 @@ impl Rng {
         self.field(&mut system, "edgeHub", edge_hub);
         self.field(&mut doc, "systemModules", Value::Object(system));
         let mut modules = Map::new();
-        for _ in 0..self.below(4) {
+        for _ in 0..self.0.below(4) {
             let name = self.pick(
                 &[json!("sensor"), json!("filter"), json!("m1"), json!("a.b")],
                 &[json!("$x"), json!("edgeHub"), json!("a/b"), json!("")],
@@ -217,7 +187,7 @@ impl Rng {
         );
         self.field(&mut doc, "schemaVersion", schema);
         let mut routes = Map::new();
-        for i in 0..self.below(4) {
+        for i in 0..self.0.below(4) {
             let route = self.pick(
                 &[
                     json!("FROM /messages/* INTO $upstream"),
@@ -237,7 +207,7 @@ impl Rng {
     }
 
     fn document(&mut self) -> Value {
-        match self.below(5) {
+        match self.0.below(5) {
             0 => self.agent(),
             1 => self.hub(),
             _ => {
@@ -251,7 +221,7 @@ impl Rng {
                 let hub = self.hub();
                 self.field(&mut content, "$edgeHub", json!({"properties.desired": hub}));
                 content.insert("sensor".into(), json!({"properties.desired": {"k": 1}}));
-                if self.chance(4) {
+                if self.0.chance(4) {
                     let layered = self.module();
                     if let Some(Value::Object(agent)) = content.get_mut("$edgeAgent") {
                         agent.insert("properties.desired.modules.layered".into(), layered);
@@ -264,35 +234,16 @@ impl Rng {
     }
 }
 
-fn corpus() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/manifest");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|entry| entry.expect("corpus entry").path())
-        .collect();
-    files.sort();
-    let seeds: Vec<Vec<u8>> = files
-        .iter()
-        .map(|f| fs::read(f).expect("corpus file"))
-        .collect();
-    assert!(!seeds.is_empty(), "empty corpus {}", dir.display());
-    seeds
-}
-
 #[test]
 fn manifest_corpus_and_random_inputs() {
-    let seeds = corpus();
-    for seed in &seeds {
-        fuzz_manifest(seed);
-    }
-    let mut rng = Rng(0x3A41_1FE5_7D00_C0DE);
-    for _ in 0..MUTATIONS {
-        let seed = &seeds[rng.below(seeds.len())];
-        fuzz_manifest(&rng.mutate(seed));
-    }
+    Smoke::new(env!("CARGO_MANIFEST_DIR"), "manifest")
+        .alphabet(JSON_BYTES)
+        .iterations(MUTATIONS)
+        .run(SEED, fuzz_manifest);
+    let mut manifests = Manifests(Rng::new(SEED));
     let mut accepted = 0;
     for _ in 0..STRUCTURED {
-        let doc = rng.document();
+        let doc = manifests.document();
         fuzz_manifest(doc.to_string().as_bytes());
         if Deployment::from_modules_content(&doc).is_ok()
             || AgentDesired::from_twin(&doc).is_ok()

@@ -1,10 +1,9 @@
 //! Stable smoke run of the query fuzz target: the committed corpus, pathological inputs, and
-//! ~20k deterministic mutations (xorshift, fixed seed) of corpus entries spliced with
-//! grammar tokens.
+//! ~20k deterministic mutations (the seeded `spoke_fuzz_smoke::Rng`) of corpus entries spliced
+//! with grammar tokens.
 
 use spoke_core::query::fuzzing::fuzz_query;
-
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/query");
+use spoke_fuzz_smoke::Rng;
 
 const TOKENS: &[&str] = &[
     "SELECT ",
@@ -66,42 +65,21 @@ const TOKENS: &[&str] = &[
 ];
 
 fn corpus() -> Vec<Vec<u8>> {
-    let mut entries: Vec<_> = std::fs::read_dir(CORPUS)
-        .expect("corpus directory")
-        .map(|e| e.expect("corpus entry").path())
-        .collect();
-    entries.sort();
-    let seeds: Vec<Vec<u8>> = entries
-        .iter()
-        .map(|p| std::fs::read(p).expect("read corpus file"))
-        .collect();
+    let seeds = spoke_fuzz_smoke::corpus(env!("CARGO_MANIFEST_DIR"), "query");
     assert!(seeds.len() >= 10, "corpus has {} seeds", seeds.len());
     seeds
 }
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
+/// One token-aware edit: flip a bit, insert a byte, delete a run, splice in a grammar token,
+/// duplicate a run, or truncate.
+fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
     let at = rng.below(input.len() + 1);
     match rng.below(6) {
         0 if !input.is_empty() => {
             let i = rng.below(input.len());
             input[i] ^= 1 << rng.below(8);
         }
-        1 => input.insert(at, rng.next() as u8),
+        1 => input.insert(at, rng.next_u64() as u8),
         2 if at < input.len() => {
             let end = (at + 1 + rng.below(8)).min(input.len());
             input.drain(at..end);
@@ -147,7 +125,7 @@ fn corpus_and_pathological_inputs() {
 #[test]
 fn mutated_inputs() {
     let seeds = corpus();
-    let mut rng = XorShift(0x5eed_f5b0_e5ee);
+    let mut rng = Rng::new(0x5eed_f5b0_e5ee);
     for _ in 0..20_000 {
         let mut input = if rng.below(8) == 0 {
             Vec::new()

@@ -8,5 +8,6 @@ pub mod config;
 pub mod daemon;
 pub mod edge_ca;
 pub mod identity;
+pub mod management;
 pub mod runtime;
 pub mod workload;

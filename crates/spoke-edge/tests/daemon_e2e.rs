@@ -117,6 +117,17 @@ impl Service {
     }
 }
 
+/// A GET on the management socket; returns the raw HTTP response.
+async fn management_get(socket: &Path, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: spoke-edge\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
 fn python() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     venv.exists().then_some(venv)
@@ -257,6 +268,11 @@ async fn deploys_process_modules_including_an_unchanged_azure_sdk_module() {
         reported["modules"]["sleeper"]["lastStartTimeUtc"], started,
         "sleeper was not restarted"
     );
+
+    // The management API lists the modules (what `spoke edge list` shows).
+    let listing = management_get(&edge_dir.path().join("data/mgmt.sock"), "/modules").await;
+    assert!(listing.contains("\"sleeper\""), "{listing}");
+    assert!(listing.contains("running"), "{listing}");
 
     // $edgeAgent direct methods (spec §5.2).
     let invoke = |name: &str, payload: Value| {

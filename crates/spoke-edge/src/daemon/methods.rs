@@ -118,17 +118,7 @@ pub fn parse_since(value: &Value, now: OffsetDateTime) -> Result<OffsetDateTime,
             .as_i64()
             .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
             .ok_or_else(bad),
-        Value::String(s) => {
-            if let Ok(secs) = s.parse::<i64>() {
-                return OffsetDateTime::from_unix_timestamp(secs).map_err(|_| bad());
-            }
-            if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            {
-                return Ok(t);
-            }
-            let back = humantime::parse_duration(s).map_err(|_| bad())?;
-            Ok(now - back)
-        }
+        Value::String(s) => crate::management::api::parse_since(s, now).map_err(MethodError::bad),
         _ => Err(bad()),
     }
 }
@@ -289,6 +279,10 @@ mod tests {
             (
                 "GetModuleLogs",
                 json!({"schemaVersion": "1.0", "items": [{"id": "x", "filter": {"since": "soon"}}]}),
+            ),
+            (
+                "GetModuleLogs",
+                json!({"schemaVersion": "1.0", "items": [{"id": "x", "filter": {"since": "100000000000y"}}]}),
             ),
         ] {
             let err = parse(name, &body, NOW).unwrap_err();

@@ -12,6 +12,7 @@
 //! `spoke-edge`, modules connect to the upstream hub directly (`IOTEDGE_GATEWAYHOSTNAME` is the
 //! hub's host name), with identities and SAS tokens from this daemon.
 
+pub mod control;
 pub mod methods;
 pub mod modules;
 mod upstream;
@@ -26,11 +27,13 @@ use spoke_core::ids::{DeviceId, ModuleId};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use self::modules::{CachedKeys, ModuleEnvironment, ModulePids, Modules};
+use self::control::{Control, Snapshot};
+use self::modules::{CachedKeys, ModuleEnvironment, ModulePids, Modules, Runtimes};
 use self::upstream::{Upstream, UpstreamEvent};
 use crate::agent::{Agent, AgentConfig, AgentState, reported_patch};
 use crate::config::{ConfigError, EdgeConfig, RuntimeKind, file_uri_path};
 use crate::identity::{DeviceCredentials, IdentityCache, IdentityClient, IdentityError};
+use crate::management::{DeploymentSummary, ManagementServer, management_socket};
 
 use crate::runtime::docker::{DockerConfig, DockerRuntime};
 use crate::runtime::process::{LogRotation, ProcessRuntime};
@@ -67,6 +70,9 @@ pub enum DaemonError {
     /// The saved agent state could not be written.
     #[error("cannot save the agent state")]
     State(#[from] crate::agent::StateError),
+    /// The management socket could not be bound.
+    #[error("management API: {0}")]
+    Management(String),
     /// The master key is corrupt.
     #[error("the workload master key is unusable: {0}")]
     MasterKey(String),
@@ -203,20 +209,15 @@ pub async fn run(
             Some(Backend::docker(runtime))
         }
     };
-    let runtime_type = if docker.is_some() {
-        "docker"
-    } else {
-        "process"
-    };
+    let runtimes = Runtimes::new(process, docker, pids);
+    let runtime_type = runtimes.kind();
     let upstream_identities = identities.clone();
     let upstream_cache = cache.clone();
     let mut modules = Modules::new(
-        process,
-        docker,
+        runtimes,
         identities,
         cache,
         workload,
-        pids,
         ModuleEnvironment {
             hub_hostname: creds.hub_host.clone(),
             device_id: creds.device_id.clone(),
@@ -237,6 +238,16 @@ pub async fn run(
         trust_bundle.unwrap_or_default(),
         upstream_tx,
     );
+    let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+    let control = Control::new(
+        modules.runtimes().clone(),
+        snapshot.clone(),
+        creds.device_id.clone(),
+        creds.hub_host.clone(),
+    );
+    let mgmt_path = management_socket(&config);
+    let _management = ManagementServer::bind(&mgmt_path, Arc::new(control))
+        .map_err(|e| DaemonError::Management(e.to_string()))?;
     tracing::info!(device = %creds.device_id, hub = creds.hub_host, runtime = runtime_type, "spoke-edge started");
     let result = drive(
         &mut agent,
@@ -244,6 +255,7 @@ pub async fn run(
         &upstream,
         upstream_rx,
         &state_path,
+        &snapshot,
         shutdown,
     )
     .await;
@@ -261,7 +273,7 @@ async fn run_method(modules: &Modules, name: &str, payload: &Value) -> (i32, Val
     let failed = |e: &dyn std::fmt::Display| (500, serde_json::json!({"message": e.to_string()}));
     match call {
         methods::AgentMethod::Ping => (200, Value::Null),
-        methods::AgentMethod::Restart(module) => match modules.restart(&module).await {
+        methods::AgentMethod::Restart(module) => match modules.runtimes().restart(&module).await {
             Ok(()) => (200, Value::Null),
             Err(e) => failed(&e),
         },
@@ -279,7 +291,8 @@ async fn run_method(modules: &Modules, name: &str, payload: &Value) -> (i32, Val
                     .iter()
                     .filter(|n| methods::matches(&item.pattern, n.as_str()))
                 {
-                    let entries = match modules.logs(name, &item.options).await {
+                    let entries = match collect_logs(modules.runtimes(), name, &item.options).await
+                    {
                         Ok(entries) => entries,
                         Err(e) => return failed(&e),
                     };
@@ -293,12 +306,27 @@ async fn run_method(modules: &Modules, name: &str, payload: &Value) -> (i32, Val
     }
 }
 
+/// A module's log history (no following).
+async fn collect_logs(
+    runtimes: &Runtimes,
+    name: &ModuleId,
+    options: &crate::runtime::LogOptions,
+) -> Result<Vec<crate::runtime::LogEntry>, RuntimeError> {
+    use futures_util::TryStreamExt as _;
+    let options = crate::runtime::LogOptions {
+        follow: false,
+        ..options.clone()
+    };
+    runtimes.logs(name, &options).await?.try_collect().await
+}
+
 async fn drive(
     agent: &mut Agent,
     modules: &mut Modules,
     upstream: &Upstream,
     mut upstream_rx: mpsc::Receiver<UpstreamEvent>,
     state_path: &Path,
+    snapshot: &Mutex<Snapshot>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let mut runtime_events = modules.events();
@@ -327,6 +355,20 @@ async fn drive(
         if agent.take_state_changed() {
             save_state(state_path, agent.state())?;
         }
+        *snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Snapshot {
+            specs: agent
+                .state()
+                .desired()
+                .map(|d| d.modules.clone())
+                .unwrap_or_default(),
+            deployment: agent.state().version().map(|version| DeploymentSummary {
+                version,
+                status: agent.status(),
+            }),
+            upstream_connected: upstream.connected(),
+        };
         let reported = agent.reported(OffsetDateTime::now_utc());
         if let Some(patch) = reported_patch(&last_reported, &reported)
             && upstream.report(patch).await

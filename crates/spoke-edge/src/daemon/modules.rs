@@ -17,8 +17,8 @@ use spoke_core::manifest::{ModuleKind, ModuleSpec};
 use crate::agent::{Action, ObservedModule};
 use crate::identity::{IdentityCache, IdentityClient, IdentityError, ModuleIdentity};
 use crate::runtime::{
-    Backend, DockerSettings, LogEntry, LogOptions, ModuleConfig, ModuleSettings, ProcessSettings,
-    RuntimeError, RuntimeStatus,
+    Backend, DockerSettings, LogOptions, ModuleConfig, ModuleSettings, ModuleState,
+    ProcessSettings, RuntimeError, RuntimeStatus,
 };
 use crate::workload::{CallerCheck, KeyStore, ModuleSocket, WorkloadApi};
 
@@ -131,52 +131,32 @@ pub struct ModuleEnvironment {
     pub gateway_hostname: String,
 }
 
-/// The runtimes, identities and workload sockets of the device's modules.
-pub struct Modules {
+/// The module runtimes (processes always, Docker when configured) and the PID table; cheap to
+/// clone, shared by [`Modules`] and the management API.
+#[derive(Clone)]
+pub struct Runtimes {
     process: Backend,
     docker: Option<Backend>,
-    identities: IdentityClient,
-    cache: SharedCache,
-    workload: WorkloadApi,
-    sockets: HashMap<ModuleId, ModuleSocket>,
     pids: Arc<ModulePids>,
-    env: ModuleEnvironment,
 }
 
-impl std::fmt::Debug for Modules {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Modules")
-            .field("docker", &self.docker.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Modules {
-    /// Everything needed to run modules.
-    #[allow(clippy::too_many_arguments)] // One owner for the three pieces of per-module state.
-    pub fn new(
-        process: Backend,
-        docker: Option<Backend>,
-        identities: IdentityClient,
-        cache: SharedCache,
-        workload: WorkloadApi,
-        pids: Arc<ModulePids>,
-        env: ModuleEnvironment,
-    ) -> Self {
+impl Runtimes {
+    /// The process runtime, an optional Docker runtime, and the PID table they keep current.
+    pub fn new(process: Backend, docker: Option<Backend>, pids: Arc<ModulePids>) -> Self {
         Self {
             process,
             docker,
-            identities,
-            cache,
-            workload,
-            sockets: HashMap::new(),
             pids,
-            env,
         }
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, IdentityCache> {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    /// `docker` when a container engine is configured, else `process`.
+    pub fn kind(&self) -> &'static str {
+        if self.docker.is_some() {
+            "docker"
+        } else {
+            "process"
+        }
     }
 
     fn backends(&self) -> impl Iterator<Item = &Backend> {
@@ -192,19 +172,21 @@ impl Modules {
         }
     }
 
-    /// The backend that has `module` now, if any.
-    async fn backend_of(&self, module: &ModuleId) -> Option<&Backend> {
+    /// The backend that has `module` now.
+    pub async fn backend_of(&self, module: &ModuleId) -> Result<&Backend, RuntimeError> {
         for backend in self.backends() {
             if backend.lifecycle.state(module).await.is_ok() {
-                return Some(backend);
+                return Ok(backend);
             }
         }
-        None
+        Err(RuntimeError::NotFound {
+            name: module.clone(),
+        })
     }
 
-    /// Every module the runtimes have, as the agent observes them; refreshes the PID table.
-    pub async fn observe(&self) -> Vec<ObservedModule> {
-        let mut observed = Vec::new();
+    /// Every module the runtimes have; refreshes the PID table.
+    pub async fn states(&self) -> Vec<ModuleState> {
+        let mut all = Vec::new();
         for backend in self.backends() {
             match backend.lifecycle.list().await {
                 Ok(states) => {
@@ -213,20 +195,120 @@ impl Modules {
                             .then_some(state.pid)
                             .flatten();
                         self.pids.set(&state.name, pid);
-                        observed.push(ObservedModule::from(state));
                     }
+                    all.extend(states);
                 }
                 Err(e) => {
                     tracing::warn!(runtime = backend.lifecycle.kind(), error = %e, "cannot list modules");
                 }
             }
         }
-        observed
+        all
+    }
+
+    /// Stops and starts a module.
+    pub async fn restart(&self, name: &ModuleId) -> Result<(), RuntimeError> {
+        let backend = self.backend_of(name).await?;
+        backend.lifecycle.stop(name, STOP_TIMEOUT).await?;
+        backend.lifecycle.start(name).await?;
+        self.pids
+            .set(name, backend.lifecycle.state(name).await?.pid);
+        Ok(())
+    }
+
+    /// A module's output as `options` select.
+    pub async fn logs(
+        &self,
+        name: &ModuleId,
+        options: &LogOptions,
+    ) -> Result<crate::runtime::LogStream, RuntimeError> {
+        self.backend_of(name).await?.logs.logs(name, options).await
+    }
+}
+
+/// The runtime settings of a manifest module.
+pub fn settings(kind: &ModuleKind) -> ModuleSettings {
+    match kind {
+        ModuleKind::Docker {
+            image,
+            create_options,
+            ..
+        } => ModuleSettings::Docker(DockerSettings {
+            image: image.clone(),
+            create_options: create_options.clone(),
+        }),
+        ModuleKind::Process {
+            command,
+            working_dir,
+        } => ModuleSettings::Process(ProcessSettings {
+            command: command.clone(),
+            working_dir: working_dir.as_ref().map(Into::into),
+        }),
+    }
+}
+
+/// The runtimes, identities and workload sockets of the device's modules.
+pub struct Modules {
+    runtimes: Runtimes,
+    identities: IdentityClient,
+    cache: SharedCache,
+    workload: WorkloadApi,
+    sockets: HashMap<ModuleId, ModuleSocket>,
+    env: ModuleEnvironment,
+}
+
+impl std::fmt::Debug for Modules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Modules")
+            .field("runtime", &self.runtimes.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Modules {
+    /// Everything needed to run modules.
+    pub fn new(
+        runtimes: Runtimes,
+        identities: IdentityClient,
+        cache: SharedCache,
+        workload: WorkloadApi,
+        env: ModuleEnvironment,
+    ) -> Self {
+        Self {
+            runtimes,
+            identities,
+            cache,
+            workload,
+            sockets: HashMap::new(),
+            env,
+        }
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, IdentityCache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every module the runtimes have, as the agent observes them; refreshes the PID table.
+    pub async fn observe(&self) -> Vec<ObservedModule> {
+        self.runtimes
+            .states()
+            .await
+            .iter()
+            .map(ObservedModule::from)
+            .collect()
+    }
+
+    /// The shared runtimes.
+    pub fn runtimes(&self) -> &Runtimes {
+        &self.runtimes
     }
 
     /// Subscribes to start/exit events of every runtime.
     pub fn events(&self) -> Vec<tokio::sync::broadcast::Receiver<crate::runtime::RuntimeEvent>> {
-        self.backends().map(|b| b.events.subscribe()).collect()
+        self.runtimes
+            .backends()
+            .map(|b| b.events.subscribe())
+            .collect()
     }
 
     /// Carries out one action.
@@ -239,19 +321,17 @@ impl Modules {
                 self.create(spec).await
             }
             Action::Start(name) => {
-                let backend = self.backend_of(name).await.ok_or(ModuleError::Runtime(
-                    RuntimeError::NotFound { name: name.clone() },
-                ))?;
+                let backend = self.runtimes.backend_of(name).await?;
                 backend.lifecycle.start(name).await?;
                 let state = backend.lifecycle.state(name).await?;
-                self.pids.set(name, state.pid);
+                self.runtimes.pids.set(name, state.pid);
                 Ok(())
             }
             Action::Stop(name) => {
-                if let Some(backend) = self.backend_of(name).await {
+                if let Ok(backend) = self.runtimes.backend_of(name).await {
                     backend.lifecycle.stop(name, STOP_TIMEOUT).await?;
                 }
-                self.pids.set(name, None);
+                self.runtimes.pids.set(name, None);
                 Ok(())
             }
             Action::Remove(name) => {
@@ -266,52 +346,12 @@ impl Modules {
         }
     }
 
-    /// Restarts a module (`RestartModule`, `spoke edge restart`).
-    pub async fn restart(&self, name: &ModuleId) -> Result<(), ModuleError> {
-        let backend =
-            self.backend_of(name)
-                .await
-                .ok_or(ModuleError::Runtime(RuntimeError::NotFound {
-                    name: name.clone(),
-                }))?;
-        backend.lifecycle.stop(name, STOP_TIMEOUT).await?;
-        backend.lifecycle.start(name).await?;
-        let state = backend.lifecycle.state(name).await?;
-        self.pids.set(name, state.pid);
-        Ok(())
-    }
-
-    /// A module's log history (no following).
-    pub async fn logs(
-        &self,
-        name: &ModuleId,
-        options: &LogOptions,
-    ) -> Result<Vec<LogEntry>, ModuleError> {
-        use futures_util::TryStreamExt as _;
-        let backend =
-            self.backend_of(name)
-                .await
-                .ok_or(ModuleError::Runtime(RuntimeError::NotFound {
-                    name: name.clone(),
-                }))?;
-        let options = LogOptions {
-            follow: false,
-            ..options.clone()
-        };
-        Ok(backend
-            .logs
-            .logs(name, &options)
-            .await?
-            .try_collect()
-            .await?)
-    }
-
     async fn remove_from_runtime(&mut self, name: &ModuleId) -> Result<(), ModuleError> {
-        if let Some(backend) = self.backend_of(name).await {
+        if let Ok(backend) = self.runtimes.backend_of(name).await {
             backend.lifecycle.stop(name, STOP_TIMEOUT).await?;
             backend.lifecycle.remove(name).await?;
         }
-        self.pids.set(name, None);
+        self.runtimes.pids.set(name, None);
         Ok(())
     }
 
@@ -350,23 +390,7 @@ impl Modules {
             })?;
         let workload_socket = socket.path().to_owned();
         self.sockets.insert(spec.name.clone(), socket);
-        let settings = match &spec.kind {
-            ModuleKind::Docker {
-                image,
-                create_options,
-                ..
-            } => ModuleSettings::Docker(DockerSettings {
-                image: image.clone(),
-                create_options: create_options.clone(),
-            }),
-            ModuleKind::Process {
-                command,
-                working_dir,
-            } => ModuleSettings::Process(ProcessSettings {
-                command: command.clone(),
-                working_dir: working_dir.as_ref().map(Into::into),
-            }),
-        };
+        let settings = settings(&spec.kind);
         let config = ModuleConfig {
             name: spec.name.clone(),
             settings,
@@ -376,7 +400,8 @@ impl Modules {
             network: None,
             network_aliases: Vec::new(),
         };
-        self.backend_for(&spec.kind)?
+        self.runtimes
+            .backend_for(&spec.kind)?
             .lifecycle
             .create(&config)
             .await?;

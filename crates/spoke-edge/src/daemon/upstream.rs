@@ -91,6 +91,11 @@ impl Upstream {
             .clone()
     }
 
+    /// Whether a connection to the hub has been made (the client reconnects by itself after).
+    pub fn connected(&self) -> bool {
+        self.client().is_some()
+    }
+
     /// Sends a reported-properties patch; `false` if not connected or refused.
     pub async fn report(&self, patch: Value) -> bool {
         let Some(client) = self.client() else {
