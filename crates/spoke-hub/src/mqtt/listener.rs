@@ -4,7 +4,7 @@
 //! [`HANDSHAKE_TIMEOUT`], and its own task. A failed handshake is logged at debug level and
 //! affects nobody else. Both loops stop accepting when `shutdown` fires.
 
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -56,13 +56,18 @@ async fn accept_tls(
     ))
 }
 
-/// Accepts MQTT/TLS connections until `shutdown` is set.
-pub async fn serve_mqtt(
+/// Accepts TLS connections until `shutdown` is set, handing each (after its handshake) to
+/// `handle` on a task of its own.
+async fn accept_loop<F, Fut>(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    server: MqttServer,
+    what: &'static str,
     mut shutdown: watch::Receiver<bool>,
-) {
+    handle: F,
+) where
+    F: Fn(TlsStream<TcpStream>, PeerInfo) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     loop {
         let stream = tokio::select! {
             r = listener.accept() => r,
@@ -71,18 +76,34 @@ pub async fn serve_mqtt(
         let (stream, _) = match stream {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "MQTT accept failed");
+                tracing::warn!(error = %e, "{what} accept failed");
                 continue;
             }
         };
         let acceptor = acceptor.clone();
-        let server = server.clone();
+        let handle = handle.clone();
         tokio::spawn(async move {
             if let Some((tls, peer)) = accept_tls(&acceptor, stream).await {
-                serve_connection(&server, tls, peer).await;
+                handle(tls, peer).await;
             }
         });
     }
+}
+
+/// Accepts MQTT/TLS connections until `shutdown` is set.
+pub async fn serve_mqtt(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    server: MqttServer,
+    shutdown: watch::Receiver<bool>,
+) {
+    accept_loop(listener, acceptor, "MQTT", shutdown, move |tls, peer| {
+        let server = server.clone();
+        async move {
+            serve_connection(&server, tls, peer).await;
+        }
+    })
+    .await;
 }
 
 /// Accepts HTTPS connections (HTTP/1.1 with upgrades, for WebSocket) until `shutdown` is set.
@@ -90,33 +111,16 @@ pub async fn serve_https(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let router = Arc::new(router);
-    loop {
-        let stream = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, _) = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "HTTPS accept failed");
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
-        let router = Arc::clone(&router);
-        tokio::spawn(async move {
-            let Some((tls, peer)) = accept_tls(&acceptor, stream).await else {
-                return;
-            };
-            let service = (*router).clone().map_request(
-                move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(peer.clone());
-                    request
-                },
-            );
+    accept_loop(listener, acceptor, "HTTPS", shutdown, move |tls, peer| {
+        let service = router.clone().map_request(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(peer.clone());
+                request
+            },
+        );
+        async move {
             let result = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
                 .with_upgrades()
@@ -124,6 +128,7 @@ pub async fn serve_https(
             if let Err(e) = result {
                 tracing::debug!(error = %e, "HTTPS connection ended with an error");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
