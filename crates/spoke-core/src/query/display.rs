@@ -15,6 +15,7 @@ use super::ast::{
     SelectItem, SelectList,
 };
 use super::lexer::{Keyword, is_ident_char, is_ident_start};
+use crate::literal::{write_number, write_quoted};
 
 impl Display for Query {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -101,23 +102,8 @@ impl Display for Literal {
             Self::Undefined => f.write_str("undefined"),
             Self::Null => f.write_str("null"),
             Self::Bool(b) => write!(f, "{b}"),
-            // Integers print without a fraction; other values use Rust's shortest
-            // round-trip form, which switches to exponent notation for very large or small
-            // magnitudes (so `1e300` stays short). Both forms lex back to the same f64.
-            Self::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => write!(f, "{}", *n as i64),
-            Self::Number(n) => write!(f, "{n:?}"),
-            Self::String(s) => {
-                f.write_char('\'')?;
-                for c in s.chars() {
-                    match c {
-                        '\'' => f.write_str("\\'")?,
-                        '\\' => f.write_str("\\\\")?,
-                        c if c.is_control() => write!(f, "\\u{:04x}", u32::from(c))?,
-                        c => f.write_char(c)?,
-                    }
-                }
-                f.write_char('\'')
-            }
+            Self::Number(n) => write_number(f, *n),
+            Self::String(s) => write_quoted(f, s, '\'', false),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! always ends with [`Token::Eof`].
 
 use super::error::{QueryError, QueryErrorKind};
+use crate::literal::unicode_escape;
 
 /// A reserved word. Reserved only where an expression or clause may start, never after `.`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,35 +339,13 @@ impl Lexer<'_> {
                 'r' => '\r',
                 't' => '\t',
                 'u' => {
-                    let high = self.hex4().ok_or_else(bad)?;
-                    if (0xD800..0xDC00).contains(&high) {
-                        if self.peek(0) != Some('\\') || self.peek(1) != Some('u') {
-                            return Err(bad());
-                        }
-                        self.at += 2;
-                        let low = self.hex4().ok_or_else(bad)?;
-                        if !(0xDC00..0xE000).contains(&low) {
-                            return Err(bad());
-                        }
-                        char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
-                            .ok_or_else(bad)?
-                    } else {
-                        char::from_u32(high).ok_or_else(bad)?
-                    }
+                    let (c, len) = unicode_escape(self.chars, self.at).ok_or_else(bad)?;
+                    self.at += len;
+                    c
                 }
                 _ => return Err(bad()),
             });
         }
-    }
-
-    fn hex4(&mut self) -> Option<u32> {
-        let digits = self.chars.get(self.at..self.at + 4)?;
-        let mut value = 0;
-        for d in digits {
-            value = value * 16 + d.to_digit(16)?;
-        }
-        self.at += 4;
-        Some(value)
     }
 
     fn segment(&mut self) -> Result<String, QueryError> {
