@@ -1,12 +1,14 @@
-//! Stable smoke run of the log's fuzz target: every committed corpus file, then deterministic
-//! mutations of them and random inputs from a seeded generator (`spoke-fuzz-smoke`).
+//! Stable smoke runs of the store's fuzz targets: every committed corpus file, then
+//! deterministic mutations of them and random inputs from a seeded generator
+//! (`spoke-fuzz-smoke`).
 //!
-//! Each input opens a real log (a scratch directory, the writer thread, a runtime, an
-//! `fdatasync` for the append after recovery), so this target runs fewer generated inputs than
-//! the pure parsers' smoke tests to stay within a few seconds.
+//! Each input of the log target opens a real log (a scratch directory, the writer thread, a
+//! runtime, an `fdatasync` for the append after recovery), so that target runs fewer generated
+//! inputs than the pure parsers' smoke tests to stay within a few seconds.
 
 use spoke_fuzz_smoke::Smoke;
 use spoke_store::log::fuzzing::fuzz_segment_recovery;
+use spoke_store::queue::fuzzing::fuzz_queue_files;
 
 /// Generated inputs.
 const ITERATIONS: usize = 4_000;
@@ -21,4 +23,15 @@ fn segment_recovery_smoke() {
         .max_len(96)
         .iterations(ITERATIONS)
         .run(0x5eed_0106, fuzz_segment_recovery);
+}
+
+/// Bytes that matter to the queue's files: the cursor magic, `%XX` escapes, record kinds.
+const QUEUE_INTERESTING: &[u8] = b"SPKQCUR1%0123456789ABCDEF\x00\x01\x02\xff";
+
+#[test]
+fn queue_files_smoke() {
+    Smoke::new(env!("CARGO_MANIFEST_DIR"), "queue_files")
+        .alphabet(QUEUE_INTERESTING)
+        .min_corpus(7)
+        .run(0x5eed_0107, fuzz_queue_files);
 }

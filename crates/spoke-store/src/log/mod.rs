@@ -1,5 +1,5 @@
-//! The durable append log: the hub's built-in events (telemetry) store and, later, the edge's
-//! store-and-forward queues.
+//! The durable append log: the hub's built-in events (telemetry) store and the segments under
+//! the edge's store-and-forward queues ([`crate::queue`]).
 //!
 //! A log is an ordered sequence of [`Record`]s, each with a dense, monotonically increasing
 //! offset assigned by the log, a timestamp assigned by the caller (the enqueued time) and an
@@ -38,8 +38,8 @@
 //!    starts one past its last record. Every frame carries its offset, which is checked on read.
 //! 2. Only the last segment (the *active* one) is written, by one writer thread; a segment is
 //!    *sealed* when the writer rolls to a new one (when the next append would take it past
-//!    [`LogConfig::segment_max_bytes`]; a single append's records always share a segment), and
-//!    a sealed segment is never modified, only deleted whole.
+//!    [`LogConfig::segment_max_bytes`], or on [`LogHandle::roll`]; a single append's records
+//!    always share a segment), and a sealed segment is never modified, only deleted whole.
 //! 3. An append is acknowledged only after its frames were written and `fdatasync`ed, and the
 //!    directory entry of a new segment is fsynced before anything in it is acknowledged. The
 //!    committed end offset that readers follow moves only after that, so readers never see a
@@ -105,6 +105,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// Bytes a frame adds to its payload on disk (what [`LogHandle::total_bytes`] counts).
+pub(crate) use frame::HEADER_LEN as FRAME_OVERHEAD;
 pub use frame::{CorruptReason, MAX_PAYLOAD_LEN};
 pub use reader::{ReadEvent, Reader};
 
@@ -222,15 +224,19 @@ pub(crate) struct Shared {
     segments: Mutex<Segments>,
     /// `segments.start()`, readable without the lock; updated under it.
     start: AtomicU64,
+    /// `segments.total_bytes()`, readable without the lock; updated under it.
+    bytes: AtomicU64,
 }
 
 impl Shared {
     pub fn new(dir: PathBuf, segments: Segments) -> Self {
         let start = AtomicU64::new(segments.start());
+        let bytes = AtomicU64::new(segments.total_bytes());
         Self {
             dir,
             segments: Mutex::new(segments),
             start,
+            bytes,
         }
     }
 
@@ -239,9 +245,16 @@ impl Shared {
         self.start.load(Ordering::Acquire)
     }
 
-    /// Records a new oldest retained offset; called with the segment list locked.
-    pub fn set_start(&self, start: u64) {
-        self.start.store(start, Ordering::Release);
+    /// Copies the start and size of `segments` (the locked segment list) to the fields that
+    /// are read without the lock.
+    pub fn publish_bounds(&self, segments: &Segments) {
+        self.start.store(segments.start(), Ordering::Release);
+        self.bytes.store(segments.total_bytes(), Ordering::Release);
+    }
+
+    /// Bytes of committed frames in all segments.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Acquire)
     }
 
     /// The segment list. Held only for lookups and updates, never across I/O.
@@ -330,6 +343,21 @@ impl LogHandle {
     /// `end_offset()` when there is none yet.
     pub async fn offset_for_time(&self, timestamp_ms: i64) -> Result<u64, LogError> {
         reader::offset_for_time(&self.shared, &self.committed, timestamp_ms).await
+    }
+
+    /// Bytes of durable records (frames, headers included) in all retained segments; the
+    /// sidecar indexes are not counted.
+    pub fn total_bytes(&self) -> u64 {
+        self.shared.total_bytes()
+    }
+
+    /// Seals the active segment if it holds any record and starts a new one, so that a
+    /// following [`LogHandle::truncate_before`]`(end_offset())` can delete every record.
+    /// Returns the end offset (the new active segment's base).
+    pub async fn roll(&self) -> Result<u64, LogError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Control(Control::Roll { reply })).await?;
+        rx.await.map_err(|_| LogError::Closed)?
     }
 
     /// Deletes the sealed segments that hold only offsets below `offset` (records a consumer

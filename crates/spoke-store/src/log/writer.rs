@@ -49,6 +49,9 @@ pub(crate) enum Control {
         offset: u64,
         reply: oneshot::Sender<u64>,
     },
+    Roll {
+        reply: oneshot::Sender<Result<u64, LogError>>,
+    },
     Close {
         reply: oneshot::Sender<()>,
     },
@@ -222,6 +225,10 @@ impl Writer {
                 let _ = reply.send(self.truncate_before(offset));
                 None
             }
+            Control::Roll { reply } => {
+                let _ = reply.send(self.roll_if_written());
+                None
+            }
             Control::Close { reply } => Some(reply),
         }
     }
@@ -289,11 +296,27 @@ impl Writer {
             self.poisoned = true;
             return Err(LogError::io(self.path(), e));
         }
+        let mut segments = self.shared.segments();
         self.active
-            .publish_into(self.shared.segments().active_mut(), self.published);
+            .publish_into(segments.active_mut(), self.published);
+        self.shared.publish_bounds(&segments);
+        drop(segments);
         self.published = self.active.checkpoint();
         self.committed.send_replace(self.active.end);
         Ok(())
+    }
+
+    /// Seals the active segment if it holds records (on request: see
+    /// [`super::LogHandle::roll`]); returns the end offset. Appends are committed before any
+    /// control command runs, so the active segment is flushed here.
+    pub fn roll_if_written(&mut self) -> Result<u64, LogError> {
+        if self.poisoned {
+            return Err(LogError::Poisoned);
+        }
+        if self.active.size > 0 {
+            self.roll()?;
+        }
+        Ok(self.active.end)
     }
 
     /// Seals the active segment (which is flushed) and starts a new one, then applies
@@ -341,7 +364,7 @@ impl Writer {
             let mut segs = self.shared.segments();
             let n = count(&segs);
             let bases = segs.remove_front(n);
-            self.shared.set_start(segs.start());
+            self.shared.publish_bounds(&segs);
             (bases, segs.start())
         };
         for base in &bases {
@@ -550,6 +573,25 @@ mod tests {
             "the active segment stays"
         );
         assert_eq!(segment_files(dir.path()), [10]);
+    }
+
+    #[test]
+    fn roll_seals_a_written_active_segment_so_truncation_can_empty_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, shared, _) = Writer::open(dir.path(), config()).unwrap();
+        assert_eq!(
+            w.roll_if_written().unwrap(),
+            0,
+            "an empty segment is not sealed"
+        );
+        assert_eq!(segment_files(dir.path()), [0]);
+        w.append_groups(&[&records(2, 1)]);
+        assert!(shared.total_bytes() > 0);
+        assert_eq!(w.roll_if_written().unwrap(), 2);
+        assert_eq!(segment_files(dir.path()), [0, 2]);
+        assert_eq!(w.truncate_before(2), 2);
+        assert_eq!(segment_files(dir.path()), [2]);
+        assert_eq!(shared.total_bytes(), 0);
     }
 
     #[test]
