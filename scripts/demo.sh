@@ -2,10 +2,11 @@
 # The demo: a hub on embedded storage (./demo-data/hub), an edge device registered in it, and
 # spoke-edge on this machine running the sample modules (simulated-temperature-sensor and
 # filter) from a deployment applied through the hub; `spoke monitor-events` prints what the
-# sensor sends. Ctrl-C stops everything. Needs root (ports 8883 and 443 on 127.0.0.1).
+# filter forwards upstream. Ctrl-C stops everything. Needs root (port 8883 on 127.0.0.1 for
+# the hub and 127.0.0.2 for the edge hub, port 443 for the hub).
 #
-# The modules run as processes: until spoke-edge's edge hub lands, modules connect to the hub
-# directly, which containers cannot do when the hub listens on loopback.
+# The modules run as processes and connect to the edge hub in spoke-edge (127.0.0.2), which
+# routes the sensor's readings to the filter and the filter's alerts to the hub.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -14,6 +15,7 @@ cargo build --release -p spoke-hub -p spoke-cli -p spoke-edge -p simulated-tempe
 BIN="$ROOT/target/release"
 DATA="$ROOT/demo-data"
 HOST=127.0.0.1
+EDGE_HOST=127.0.0.2
 mkdir -p "$DATA"
 "$BIN/spoke-hub" --data-dir "$DATA/hub" --hostname "$HOST" --bind "$HOST" &
 PIDS=("$!")
@@ -25,7 +27,8 @@ done
 export SPOKE_HUB_CONNECTION_STRING="$(cat "$DATA/hub/service.connstr")" SPOKE_CA_FILE="$DATA/hub/ca.pem"
 "$BIN/spoke" device show demo-edge >/dev/null 2>&1 || "$BIN/spoke" device create demo-edge --edge >/dev/null
 cat >"$DATA/edge.toml" <<TOML
-hostname = "demo-edge.local"
+hostname = "$EDGE_HOST"
+bind = "$EDGE_HOST"
 trust_bundle_cert = "file://$DATA/hub/ca.pem"
 data_dir = "$DATA/edge"
 
@@ -46,4 +49,5 @@ echo "  export SPOKE_HUB_CONNECTION_STRING='$SPOKE_HUB_CONNECTION_STRING' SPOKE_
 echo "  $BIN/spoke edge list --config $DATA/edge.toml"
 echo "  $BIN/spoke twin show demo-edge --module '\$edgeAgent'"
 echo "  $BIN/spoke twin update demo-edge --module SimulatedTemperatureSensor --desired '{\"SendInterval\": 1}'"
+echo "  curl -s http://$EDGE_HOST:9600/metrics   # the edge hub's metrics"
 "$BIN/spoke" monitor-events --device-id demo-edge

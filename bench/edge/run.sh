@@ -148,7 +148,7 @@ SPOKE=$REL/spoke
 DEVICE_CS=$("$SPOKE" device connection-string "$DEVICE")
 EDGE_DATA=$WORK/edge-data
 cat >"$WORK/edge.toml" <<EOF
-hostname = "edge1.local"
+hostname = "$EDGE_BIND"
 bind = "$EDGE_BIND"
 trust_bundle_cert = "file://$HUB_DIR/ca.pem"
 data_dir = "$EDGE_DATA"

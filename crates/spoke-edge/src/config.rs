@@ -81,6 +81,9 @@ pub struct EdgeConfig {
     /// Ports of the upstream hub, for hubs not on the standard ports (Spoke; tests).
     #[serde(default)]
     pub upstream: Upstream,
+    /// The edge hub's ports and store limit (Spoke).
+    #[serde(default)]
+    pub edge_hub: EdgeHubSettings,
     /// Other top-level keys: only Azure's sections that Spoke accepts and ignores
     /// ([`AZURE_ONLY_KEYS`]) are allowed here.
     #[serde(flatten)]
@@ -193,6 +196,38 @@ impl Default for Upstream {
     }
 }
 
+/// `[edge_hub]` (Spoke): where the edge hub listens and how much disk its store may use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeHubSettings {
+    /// MQTT over TLS port on `bind`. Default 8883.
+    #[serde(default = "default_mqtt_port")]
+    pub mqtt_port: u16,
+    /// Prometheus metrics port on `bind` (`GET /metrics`). Default 9600, as Azure's edgeHub.
+    #[serde(default = "default_metrics_port")]
+    pub metrics_port: u16,
+    /// Disk the message store may use, in bytes; when it is full new messages are refused
+    /// (the sender gets no PUBACK and retries). Default 1 GiB.
+    #[serde(default = "default_store_bytes")]
+    pub max_store_bytes: u64,
+}
+
+impl Default for EdgeHubSettings {
+    fn default() -> Self {
+        Self {
+            mqtt_port: default_mqtt_port(),
+            metrics_port: default_metrics_port(),
+            max_store_bytes: default_store_bytes(),
+        }
+    }
+}
+
+fn default_metrics_port() -> u16 {
+    9600
+}
+fn default_store_bytes() -> u64 {
+    1 << 30
+}
 fn default_bind() -> IpAddr {
     IpAddr::from([127, 0, 0, 1])
 }

@@ -68,6 +68,7 @@ pub struct RunningHub {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     mqtt: MqttServer,
     store: SqliteStore,
+    events: LogHandle,
 }
 
 impl std::fmt::Debug for RunningHub {
@@ -90,7 +91,8 @@ impl RunningHub {
         self.https_addr
     }
 
-    /// Stops accepting connections, closes the live ones and closes the store. Everything
+    /// Stops accepting connections, closes the live ones, the store and the events log (so
+    /// that the data directory can be opened again in this process). Everything
     /// acknowledged is already durable, so nothing is lost whenever this runs.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
@@ -100,6 +102,9 @@ impl RunningHub {
         let closed = self.mqtt.disconnect_all();
         tracing::info!(connections = closed, "closed MQTT connections");
         self.store.close().await;
+        if let Err(e) = self.events.close().await {
+            tracing::warn!(error = %e, "events log not closed cleanly");
+        }
         tracing::info!("spoke-hub stopped");
     }
 }
@@ -180,7 +185,7 @@ pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
         "spoke-hub ready"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mqtt_task = tokio::spawn(mqtt::listener::serve_mqtt(
+    let mqtt_task = tokio::spawn(spoke_mqtt::listener::serve_mqtt(
         mqtt_listener,
         TlsAcceptor::from(mqtt_tls),
         server.clone(),
@@ -199,5 +204,6 @@ pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
         tasks: vec![mqtt_task, https_task],
         mqtt: server,
         store: sqlite,
+        events: hub.events.clone(),
     })
 }

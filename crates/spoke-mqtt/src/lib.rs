@@ -6,7 +6,8 @@
 //! - [`session`]: per-client session state (subscriptions, QoS 1 window and queue), no I/O;
 //! - [`server`]: the connection driver, the session registry and the [`server::Hooks`] and
 //!   [`server::SessionStore`] traits through which an application (the Spoke hub, the edge
-//!   hub) plugs in authentication, policy and storage. Nothing here knows IoT Hub.
+//!   hub) plugs in authentication, policy and storage. Nothing here knows IoT Hub;
+//! - [`listener`]: TLS accept loops that feed connections to a [`server::Server`].
 //!
 //! [`fuzzing`] holds the entry points of the fuzz targets.
 
@@ -15,6 +16,7 @@
 
 pub mod codec;
 pub mod fuzzing;
+pub mod listener;
 pub mod server;
 pub mod session;
 pub mod topic;

@@ -59,6 +59,23 @@ pub struct Client {
     identity: Arc<Identity>,
 }
 
+/// The hub's acknowledgement of a message queued with [`Client::submit_event_for`].
+#[derive(Debug)]
+pub struct Acked(oneshot::Receiver<Result<(), Error>>);
+
+impl Future for Acked {
+    type Output = Result<(), Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.map_err(|_| Error::Closed)?)
+    }
+}
+
 /// The events of a [`Client`], in order. Read them continuously, or drop this value (see the
 /// module docs on back-pressure).
 #[derive(Debug)]
@@ -104,13 +121,32 @@ impl Client {
     /// Sends telemetry (QoS 1) to `devices/{d}[/modules/{m}]/messages/events/{bag}` and
     /// returns once the hub acknowledged it (spec §3.5).
     pub async fn send_event(&self, message: Message) -> Result<(), Error> {
+        let identity = self.identity.clone();
+        self.send_event_for(&identity, message).await
+    }
+
+    /// Sends telemetry on the events topic of `sender`, another identity: an IoT Edge
+    /// device's connection sending for one of its modules (the edge hub's upstream link, see
+    /// Spoke's `docs/protocol.md`). Returns once the hub acknowledged it.
+    pub async fn send_event_for(&self, sender: &Identity, message: Message) -> Result<(), Error> {
+        self.submit_event_for(sender, message).await?.await
+    }
+
+    /// Queues telemetry on `sender`'s events topic and returns once it is queued on the
+    /// connection: messages queued by successive calls go out in that order. The returned
+    /// [`Acked`] resolves once the hub acknowledged the message.
+    pub async fn submit_event_for(
+        &self,
+        sender: &Identity,
+        message: Message,
+    ) -> Result<Acked, Error> {
         if message.body.len() > MAX_MESSAGE_SIZE {
             return Err(Error::MessageTooLarge {
                 size: message.body.len(),
                 limit: MAX_MESSAGE_SIZE,
             });
         }
-        let topic = topics::events(&self.identity, message.property_bag());
+        let topic = topics::events(sender, message.property_bag());
         let (tx, rx) = oneshot::channel();
         self.submit(
             topic,
@@ -119,7 +155,7 @@ impl Client {
             Completion::Puback(tx),
         )
         .await?;
-        rx.await.map_err(|_| Error::Closed)?
+        Ok(Acked(rx))
     }
 
     /// Sends a module output message: telemetry with `$.on` = `output` (spec §3.5), which

@@ -38,7 +38,7 @@ pub mod topics;
 mod transport;
 
 pub use auth::{API_VERSION, Credentials, Signer, USER_AGENT};
-pub use client::{Client, Events, MAX_MESSAGE_SIZE};
+pub use client::{Acked, Client, Events, MAX_MESSAGE_SIZE};
 pub use config::{ClientConfig, DEFAULT_PORT};
 pub use error::{ConfigError, ConnectionError, Error, SignError, WorkloadError};
 pub use event::{DisconnectReason, Event};

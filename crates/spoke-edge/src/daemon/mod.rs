@@ -8,11 +8,13 @@
 //!
 //! The daemon talks to the hub as the `$edgeAgent` module (with the key of that identity,
 //! which it manages with the device's key). It starts even when the hub is unreachable: it
-//! runs the last good deployment and connects in the background. Until the edge hub is part of
-//! `spoke-edge`, modules connect to the upstream hub directly (`IOTEDGE_GATEWAYHOSTNAME` is the
-//! hub's host name), with identities and SAS tokens from this daemon.
+//! runs the last good deployment and connects in the background. Modules connect to the edge
+//! hub (`crate::edgehub`, started here; `IOTEDGE_GATEWAYHOSTNAME` is the configured
+//! `hostname`), with identities and SAS tokens from this daemon; `edge_hub.rs` keeps its
+//! routes in step with the `$edgeHub` twin.
 
 pub mod control;
+mod edge_hub;
 pub mod methods;
 pub mod modules;
 mod upstream;
@@ -32,8 +34,10 @@ use self::modules::{CachedKeys, ModuleEnvironment, ModulePids, Modules, Runtimes
 use self::upstream::{Upstream, UpstreamEvent};
 use crate::agent::{Agent, AgentConfig, AgentState, reported_patch};
 use crate::config::{ConfigError, EdgeConfig, RuntimeKind, file_uri_path};
+use crate::edgehub::{CloudConfig, EdgeHub, EdgeHubConfig};
 use crate::identity::{DeviceCredentials, IdentityCache, IdentityClient, IdentityError};
 use crate::management::{DeploymentSummary, ManagementServer, management_socket};
+use spoke_store::queue::QueueConfig;
 
 use crate::runtime::docker::{DockerConfig, DockerRuntime};
 use crate::runtime::process::{LogRotation, ProcessRuntime};
@@ -73,6 +77,9 @@ pub enum DaemonError {
     /// The management socket could not be bound.
     #[error("management API: {0}")]
     Management(String),
+    /// The edge hub could not start.
+    #[error("edge hub")]
+    EdgeHub(#[from] crate::edgehub::EdgeHubError),
     /// The master key is corrupt.
     #[error("the workload master key is unusable: {0}")]
     MasterKey(String),
@@ -181,7 +188,7 @@ pub async fn run(
             creds.hub_host.clone(),
             creds.device_id.clone(),
             TrustConfig {
-                edge_ca,
+                edge_ca: edge_ca.clone(),
                 trust_bundle: trust_bundle.clone(),
                 manifest_trust_bundle: None,
             },
@@ -209,6 +216,49 @@ pub async fn run(
             Some(Backend::docker(runtime))
         }
     };
+    let upstream_ca = trust_bundle.clone().unwrap_or_default();
+    let edge_hub = EdgeHub::start(
+        EdgeHubConfig {
+            hostname: config.hostname.clone(),
+            bind: config.bind,
+            mqtt_port: config.edge_hub.mqtt_port,
+            metrics_port: config.edge_hub.metrics_port,
+            store_dir: data_dir.join("store"),
+            sessions_file: data_dir.join("edgehub-sessions.json"),
+            queue: QueueConfig {
+                max_total_bytes: config.edge_hub.max_store_bytes,
+                ..QueueConfig::default()
+            },
+            upstream: CloudConfig {
+                hub_hostname: creds.hub_host.clone(),
+                port: config.upstream.mqtt_port,
+                ca_pem: upstream_ca.clone(),
+                device: creds.device_id.clone(),
+            },
+            device_key: creds.key.clone(),
+        },
+        &edge_ca,
+        Arc::new(CachedKeys(cache.clone())),
+        edge_hub::initial(&data_dir.join("edgehub-desired.json")),
+    )
+    .await?;
+    let (stop_hub_twin, hub_twin_stop) = tokio::sync::watch::channel(false);
+    let (hub_twin_tx, hub_twin_rx) = mpsc::channel(16);
+    let hub_twin = tokio::spawn(edge_hub::follow(
+        Upstream::start(
+            identities.clone(),
+            cache.clone(),
+            ModuleId::parse("$edgeHub").map_err(|e| DaemonError::Provisioning(e.to_string()))?,
+            &creds,
+            config.upstream.mqtt_port,
+            upstream_ca,
+            hub_twin_tx,
+        ),
+        hub_twin_rx,
+        edge_hub.route_control(),
+        data_dir.join("edgehub-desired.json"),
+        hub_twin_stop,
+    ));
     let runtimes = Runtimes::new(process, docker, pids);
     let runtime_type = runtimes.kind();
     let upstream_identities = identities.clone();
@@ -221,9 +271,10 @@ pub async fn run(
         ModuleEnvironment {
             hub_hostname: creds.hub_host.clone(),
             device_id: creds.device_id.clone(),
-            gateway_hostname: creds.hub_host.clone(),
+            gateway_hostname: config.hostname.clone(),
         },
     );
+    modules.restore_sockets().await;
     let state_path = data_dir.join("agent-state.json");
     let mut agent = Agent::new(AgentConfig::new(runtime_type, now), load_state(&state_path));
     let agent_id =
@@ -260,6 +311,9 @@ pub async fn run(
     )
     .await;
     upstream.close().await;
+    let _ = stop_hub_twin.send(true);
+    let _ = hub_twin.await;
+    edge_hub.shutdown().await;
     tracing::info!("spoke-edge stopped");
     result
 }

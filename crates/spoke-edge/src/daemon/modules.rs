@@ -321,6 +321,7 @@ impl Modules {
                 self.create(spec).await
             }
             Action::Start(name) => {
+                self.ensure_socket(name)?;
                 let backend = self.runtimes.backend_of(name).await?;
                 backend.lifecycle.start(name).await?;
                 let state = backend.lifecycle.state(name).await?;
@@ -378,18 +379,37 @@ impl Modules {
         }
     }
 
+    /// Binds the workload sockets of the modules the runtimes already have (after a restart
+    /// of spoke-edge: running containers, and process modules about to be started again).
+    pub async fn restore_sockets(&mut self) {
+        for module in self.observe().await {
+            if let Err(e) = self.ensure_socket(&module.name) {
+                tracing::warn!(module = %module.name, error = %e, "workload socket not restored");
+            }
+        }
+    }
+
+    /// The module's workload socket, bound if it is not yet.
+    fn ensure_socket(&mut self, name: &ModuleId) -> Result<std::path::PathBuf, ModuleError> {
+        if let Some(socket) = self.sockets.get(name) {
+            return Ok(socket.path().to_owned());
+        }
+        let socket = self
+            .workload
+            .bind(name.clone())
+            .map_err(|e| ModuleError::Workload {
+                module: name.to_string(),
+                message: e.to_string(),
+            })?;
+        let path = socket.path().to_owned();
+        self.sockets.insert(name.clone(), socket);
+        Ok(path)
+    }
+
     async fn create(&mut self, spec: &ModuleSpec) -> Result<(), ModuleError> {
         let identity = self.identity(&spec.name).await?;
         self.sockets.remove(&spec.name);
-        let socket = self
-            .workload
-            .bind(spec.name.clone())
-            .map_err(|e| ModuleError::Workload {
-                module: spec.name.to_string(),
-                message: e.to_string(),
-            })?;
-        let workload_socket = socket.path().to_owned();
-        self.sockets.insert(spec.name.clone(), socket);
+        let workload_socket = self.ensure_socket(&spec.name)?;
         let settings = settings(&spec.kind);
         let config = ModuleConfig {
             name: spec.name.clone(),

@@ -1,9 +1,12 @@
 //! Inbound PUBLISH from a device or module (spec §3.5, §3.8, §3.9): telemetry into the events
 //! log, twin GET and reported PATCH, and direct-method answers. Any other topic, or another
-//! identity's topic, closes the connection (as IoT Hub does).
+//! identity's topic, closes the connection (as IoT Hub does) — with one Spoke addition: an
+//! IoT Edge device's connection (the edge hub's upstream link) may send telemetry on the
+//! events topics of its own modules, stamped as coming from that module (`docs/protocol.md`).
 
 use bytes::Bytes;
 use serde_json::Value;
+use spoke_core::ids::Identity;
 use spoke_core::topic::{self, DeviceTopic};
 use spoke_mqtt::codec::{Publish, QoS, Will};
 use spoke_mqtt::server::PublishError;
@@ -20,15 +23,13 @@ fn now_ms() -> i64 {
 pub async fn publish(hub: &Hub, client: &Client, publish: Publish) -> Result<(), PublishError> {
     let parsed = DeviceTopic::parse(&publish.topic)
         .map_err(|e| PublishError::Forbidden(format!("topic {:?}: {e}", publish.topic)))?;
-    if let Some(owner) = parsed.identity().filter(|owner| *owner != client.identity) {
-        return Err(PublishError::Forbidden(format!(
-            "{} may not publish on {owner}'s topic",
-            client.identity
-        )));
-    }
+    let sender = match parsed.identity() {
+        Some(owner) if owner != client.identity => on_behalf_of(hub, client, owner).await?,
+        _ => Sender::of(client),
+    };
     match parsed {
         DeviceTopic::Events { bag, .. } => {
-            store_event(hub, client, bag, publish.payload, false).await
+            store_event(hub, &sender, bag, publish.payload, false).await
         }
         DeviceTopic::TwinGet { rid } => {
             let (status, body) = match hub.registry.device_twin_view(&client.identity).await {
@@ -83,10 +84,53 @@ fn respond(hub: &Hub, client: &Client, topic: String, body: Bytes) {
     }
 }
 
+/// The identity a telemetry event is stamped with.
+struct Sender {
+    identity: Identity,
+    generation_id: String,
+    auth_type: &'static str,
+}
+
+impl Sender {
+    fn of(client: &Client) -> Self {
+        Self {
+            identity: client.identity.clone(),
+            generation_id: client.generation_id.clone(),
+            auth_type: client.auth_type,
+        }
+    }
+}
+
+/// The module `owner` when `client` is its IoT Edge device's own connection; otherwise the
+/// publish is forbidden.
+async fn on_behalf_of(hub: &Hub, client: &Client, owner: Identity) -> Result<Sender, PublishError> {
+    let forbidden = || {
+        PublishError::Forbidden(format!(
+            "{} may not publish on {owner}'s topic",
+            client.identity
+        ))
+    };
+    let in_scope = client.iot_edge
+        && client.identity.module.is_none()
+        && owner.device == client.identity.device
+        && owner.module.is_some();
+    if !in_scope {
+        return Err(forbidden());
+    }
+    match hub.registry.credentials(&owner).await {
+        Some(credentials) if credentials.enabled => Ok(Sender {
+            identity: owner,
+            generation_id: credentials.generation_id,
+            auth_type: client.auth_type,
+        }),
+        _ => Err(forbidden()),
+    }
+}
+
 /// Appends a telemetry event; resolves when it is durable.
 async fn store_event(
     hub: &Hub,
-    client: &Client,
+    sender: &Sender,
     bag: String,
     body: Bytes,
     will: bool,
@@ -99,10 +143,10 @@ async fn store_event(
     }
     let enqueued_ms = now_ms();
     let header = EventHeader {
-        device_id: client.identity.device.to_string(),
-        module_id: client.identity.module.as_ref().map(ToString::to_string),
-        generation_id: client.generation_id.clone(),
-        auth_type: client.auth_type.to_owned(),
+        device_id: sender.identity.device.to_string(),
+        module_id: sender.identity.module.as_ref().map(ToString::to_string),
+        generation_id: sender.generation_id.clone(),
+        auth_type: sender.auth_type.to_owned(),
         enqueued_ms,
         bag,
         will,
@@ -126,7 +170,7 @@ pub async fn store_will(hub: &Hub, client: &Client, will: Will) {
             module,
             bag,
         }) if device == client.identity.device && module == client.identity.module => {
-            if let Err(e) = store_event(hub, client, bag, will.payload, true).await {
+            if let Err(e) = store_event(hub, &Sender::of(client), bag, will.payload, true).await {
                 tracing::warn!(identity = %client.identity, error = %e, "will message not stored");
             }
         }

@@ -5,7 +5,7 @@
 //! - `sessions`: persistent subscriptions in the SQL store.
 //! - `link`: the server as seen by the registry (effects) and the C2D queue (transport).
 //! - `websocket`: MQTT over WebSocket at `/$iothub/websocket`.
-//! - `listener`: the TLS accept loop.
+//! - `listener`: the HTTPS accept loop (REST and WebSocket).
 
 mod auth;
 mod dispatch;
@@ -38,6 +38,8 @@ pub struct Client {
     pub generation_id: String,
     /// `sas` or `x509`.
     pub auth_type: &'static str,
+    /// Whether it is an IoT Edge device (which may send its modules' telemetry).
+    pub iot_edge: bool,
     /// Its Will message, stored as telemetry if the connection is lost.
     pub will: Option<Will>,
 }
@@ -77,9 +79,9 @@ impl Hooks for HubHooks {
             .ok_or(ConnectReturnCode::ServerUnavailable)?;
         let identity = auth::claimed_identity(connect)?;
         let credentials = hub.registry.credentials(&identity).await;
-        let generation_id = credentials
+        let (generation_id, iot_edge) = credentials
             .as_ref()
-            .map(|c| c.generation_id.clone())
+            .map(|c| (c.generation_id.clone(), c.iot_edge))
             .unwrap_or_default();
         let result = auth::verify(
             connect,
@@ -97,6 +99,7 @@ impl Hooks for HubHooks {
                     identity: ok.identity,
                     generation_id,
                     auth_type: ok.auth_type,
+                    iot_edge,
                     will: connect.will.clone(),
                 },
             }),

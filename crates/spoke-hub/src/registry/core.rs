@@ -80,6 +80,9 @@ pub struct Credentials {
     pub authentication: Authentication,
     /// Generation id (stamped on telemetry as `iothub-connection-auth-generation-id`).
     pub generation_id: String,
+    /// Whether the identity is an IoT Edge device, whose connection may send telemetry on
+    /// behalf of its own modules (the edge hub's upstream link).
+    pub iot_edge: bool,
 }
 
 /// Result of a mutation: the reply value, plus what to persist and do.
@@ -548,11 +551,13 @@ impl RegistryCore {
                 enabled: device_enabled,
                 authentication: device.entry.authentication.clone(),
                 generation_id: device.entry.generation_id.clone(),
+                iot_edge: device.entry.iot_edge,
             }),
             Some(m) => device.modules.get(m).map(|module| Credentials {
                 enabled: device_enabled,
                 authentication: module.authentication.clone(),
                 generation_id: module.generation_id.clone(),
+                iot_edge: false,
             }),
         }
     }

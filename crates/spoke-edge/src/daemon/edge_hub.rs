@@ -1,0 +1,132 @@
+//! The daemon's side of the edge hub: starts it, and keeps its routes in step with the
+//! `$edgeHub` module twin.
+//!
+//! The `$edgeHub` twin is read over a connection as `$edgeHub` (as the `$edgeAgent` twin is
+//! read as `$edgeAgent`). Each desired version is compiled as a whole (every route must
+//! parse); a good one is put in force, saved in `<data_dir>/edgehub-desired.json` (so a
+//! restart without network routes as before) and reported with `lastDesiredStatus.code` 200; a
+//! bad one is reported with 400 and a description naming the route and the problem, and the
+//! routes in force stay. Before any `$edgeHub` desired properties are known, edgeHub's default
+//! route is in force: `FROM /* INTO $upstream`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use spoke_core::manifest::{HubDesired, RouteSpec, StoreAndForward};
+use spoke_core::route::RouteTable;
+use tokio::sync::{mpsc, watch};
+
+use super::upstream::{Upstream, UpstreamEvent};
+use crate::agent::reported_patch;
+use crate::edgehub::{RouteControl, Routing};
+
+/// edgeHub's default store-and-forward time to live (2 hours).
+const DEFAULT_TTL_SECS: i64 = 7200;
+
+/// Compiles `$edgeHub` desired properties into routes.
+pub fn compile(desired: &Value) -> Result<Routing, String> {
+    let hub = HubDesired::from_twin(desired).map_err(|e| e.to_string())?;
+    routing(&hub)
+}
+
+fn routing(hub: &HubDesired) -> Result<Routing, String> {
+    let table = RouteTable::compile(hub).map_err(|e| e.to_string())?;
+    Ok(Routing {
+        table,
+        ttl_secs: hub.store_and_forward.ttl_secs,
+    })
+}
+
+/// The routes to start with: the saved `$edgeHub` desired properties, else the default route.
+pub fn initial(saved: &Path) -> Routing {
+    let from_disk = std::fs::read(saved).ok().and_then(|bytes| {
+        let desired: Value = serde_json::from_slice(&bytes).ok()?;
+        compile(&desired)
+            .inspect_err(
+                |e| tracing::warn!(path = %saved.display(), error = e, "saved routes unusable"),
+            )
+            .ok()
+    });
+    from_disk.unwrap_or_else(|| {
+        let default = HubDesired {
+            schema_version: "1.1".into(),
+            routes: BTreeMap::from([(
+                "default".to_owned(),
+                RouteSpec {
+                    text: "FROM /* INTO $upstream".into(),
+                    priority: None,
+                    ttl_secs: None,
+                },
+            )]),
+            store_and_forward: StoreAndForward {
+                ttl_secs: DEFAULT_TTL_SECS,
+                max_size_bytes: None,
+            },
+        };
+        routing(&default).unwrap_or_default()
+    })
+}
+
+/// Follows the `$edgeHub` twin until `stop` changes, then closes the connection.
+pub async fn follow(
+    upstream: Upstream,
+    mut events: mpsc::Receiver<UpstreamEvent>,
+    routes: RouteControl,
+    saved: PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last_reported = Value::Null;
+    let mut reported = Value::Null;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = stop.changed() => None,
+        };
+        let Some(event) = event else { break };
+        match event {
+            UpstreamEvent::Connected => last_reported = Value::Null,
+            UpstreamEvent::Desired(desired) => {
+                let version = desired.get("$version").cloned().unwrap_or(Value::Null);
+                let status = match compile(&desired) {
+                    Ok(routing) => {
+                        routes.set(routing);
+                        save(&saved, &desired);
+                        json!({"code": 200, "description": ""})
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            error = e,
+                            "$edgeHub desired properties refused; routes unchanged"
+                        );
+                        json!({"code": 400, "description": e})
+                    }
+                };
+                reported = json!({
+                    "schemaVersion": "1.0",
+                    "lastDesiredVersion": version,
+                    "lastDesiredStatus": status,
+                });
+            }
+            UpstreamEvent::Method { rid, name, .. } => {
+                let answer = json!({"message": format!("$edgeHub has no method {name:?}")});
+                upstream.respond(&rid, 501, &answer).await;
+            }
+        }
+        if let Some(patch) = reported_patch(&last_reported, &reported)
+            && upstream.report(patch).await
+        {
+            last_reported = reported.clone();
+        }
+    }
+    upstream.close().await;
+}
+
+fn save(path: &Path, desired: &Value) {
+    let tmp = path.with_extension("tmp");
+    let written =
+        std::fs::write(&tmp, desired.to_string()).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "routes not saved");
+    }
+}

@@ -1,0 +1,53 @@
+//! The edge hub: the local MQTT endpoint of the modules, routes, durable store-and-forward,
+//! and the modules' twins and methods (the edge hub issue; spec §3.2, §4).
+//!
+//! - `auth`: module CONNECT authentication with the modules' keys, offline too;
+//! - `hooks`: the MQTT server's hooks: subscriptions, and what a PUBLISH means;
+//! - `router`: routes, endpoint queues (on `spoke_store::queue`) and their delivery loops;
+//! - `pump`: one endpoint's delivery loop; `envelope`: a message as stored in a queue;
+//! - `upstream`: the edge device's connection to the hub, for `$upstream`;
+//! - `cloud`: the modules' twin and method traffic through per-module cloud connections;
+//! - `sessions`: the modules' persistent MQTT sessions; `metrics`: Prometheus metrics;
+//! - `server`: the listeners (MQTT/TLS, metrics) and start-up.
+//!
+//! Data flow: module PUBLISH → `hooks` → `router` (routes pick the endpoints; the message is
+//! in every endpoint's queue, on disk, before the PUBACK) → the endpoint's delivery loop →
+//! the receiving module's MQTT session, or the upstream link.
+
+mod auth;
+mod cloud;
+pub mod envelope;
+mod hooks;
+mod metrics;
+mod pump;
+mod router;
+mod server;
+mod sessions;
+mod upstream;
+
+use std::sync::Arc;
+
+use spoke_core::ids::DeviceId;
+
+pub use self::cloud::CloudConfig;
+use self::cloud::Clouds;
+use self::hooks::EdgeHooks;
+use self::metrics::Metrics;
+use self::router::Router;
+pub use self::router::Routing;
+pub use self::server::{EdgeHub, EdgeHubConfig, EdgeHubError, RouteControl};
+use crate::workload::KeyStore;
+
+/// The edge hub's MQTT server.
+pub type EdgeServer = spoke_mqtt::server::Server<EdgeHooks>;
+
+/// What the hooks and the handle share.
+pub struct Shared {
+    device: DeviceId,
+    hub_hostname: String,
+    keys: Arc<dyn KeyStore>,
+    server: EdgeServer,
+    router: Arc<Router>,
+    clouds: Clouds,
+    metrics: Arc<Metrics>,
+}

@@ -1,0 +1,243 @@
+//! The edge hub in-process, with Spoke's own module clients (spoke-sdk) and an injected queue
+//! clock, so that time to live is tested without waiting: routing to a module input, expiry
+//! counted in the metrics, route changes, and the module's own topics only. The upstream hub is
+//! an address where nothing listens (the link keeps retrying in the background).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use spoke_core::ids::{DeviceId, Identity, ModuleId};
+use spoke_core::manifest::{HubDesired, RouteSpec, StoreAndForward};
+use spoke_core::message::Message;
+use spoke_core::pki::CertificateAuthority;
+use spoke_core::route::RouteTable;
+use spoke_edge::edgehub::{CloudConfig, EdgeHub, EdgeHubConfig, Routing};
+use spoke_edge::workload::KeyStore;
+use spoke_sdk::{Client, ClientConfig, Credentials, Event, Events};
+use spoke_store::queue::{Clock, QueueConfig};
+
+const EDGE_IP: &str = "127.0.0.77";
+/// Where the hub would be: nothing listens there.
+const HUB_IP: &str = "127.0.0.78";
+const WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct Keys(HashMap<String, Vec<u8>>);
+
+impl KeyStore for Keys {
+    fn module_key(&self, module: &ModuleId) -> Option<Vec<u8>> {
+        self.0.get(module.as_str()).cloned()
+    }
+}
+
+fn key_of(module: &str) -> Vec<u8> {
+    format!("{module:-<32}").into_bytes()
+}
+
+fn routing(routes: &[(&str, &str, Option<u32>)]) -> Routing {
+    let desired = HubDesired {
+        schema_version: "1.1".into(),
+        routes: routes
+            .iter()
+            .map(|(name, text, ttl)| {
+                let spec = RouteSpec {
+                    text: (*text).to_owned(),
+                    priority: None,
+                    ttl_secs: *ttl,
+                };
+                ((*name).to_owned(), spec)
+            })
+            .collect::<BTreeMap<_, _>>(),
+        store_and_forward: StoreAndForward {
+            ttl_secs: 7200,
+            max_size_bytes: None,
+        },
+    };
+    Routing {
+        table: RouteTable::compile(&desired).unwrap(),
+        ttl_secs: 7200,
+    }
+}
+
+struct Edge {
+    hub: EdgeHub,
+    ca: CertificateAuthority,
+    clock: Arc<AtomicI64>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(routes: Routing) -> Edge {
+    let dir = tempfile::tempdir().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let ca = CertificateAuthority::generate("edge test CA", now, time::Duration::days(1)).unwrap();
+    let clock = Arc::new(AtomicI64::new(1_000_000));
+    let reading = clock.clone();
+    let config = EdgeHubConfig {
+        hostname: EDGE_IP.into(),
+        bind: EDGE_IP.parse::<IpAddr>().unwrap(),
+        mqtt_port: 0,
+        metrics_port: 0,
+        store_dir: dir.path().join("store"),
+        sessions_file: dir.path().join("sessions.json"),
+        queue: QueueConfig {
+            clock: Clock::from_fn(move || reading.load(Ordering::SeqCst)),
+            ..QueueConfig::default()
+        },
+        upstream: CloudConfig {
+            hub_hostname: HUB_IP.into(),
+            port: 8883,
+            ca_pem: ca.cert_pem.clone(),
+            device: DeviceId::parse("edge").unwrap(),
+        },
+        device_key: base64::engine::general_purpose::STANDARD.encode(key_of("edge")),
+    };
+    let keys = ["sender", "receiver", "other"]
+        .map(|m| (m.to_owned(), key_of(m)))
+        .into_iter()
+        .collect();
+    let hub = EdgeHub::start(config, &ca, Arc::new(Keys(keys)), routes)
+        .await
+        .unwrap();
+    Edge {
+        hub,
+        ca,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Edge {
+    async fn module(&self, name: &str) -> (Client, Events) {
+        let identity = Identity::module(
+            DeviceId::parse("edge").unwrap(),
+            ModuleId::parse(name).unwrap(),
+        );
+        let key = base64::engine::general_purpose::STANDARD.encode(key_of(name));
+        let mut config = ClientConfig::new(
+            HUB_IP,
+            identity,
+            Credentials::SymmetricKey(key),
+            self.ca.cert_pem.clone(),
+        );
+        config.host = EDGE_IP.into();
+        config.port = self.hub.mqtt_addr().port();
+        let (client, mut events) = Client::connect(config).await.unwrap();
+        assert!(matches!(events.recv().await, Some(Event::Connected)));
+        (client, events)
+    }
+
+    fn advance(&self, ms: i64) {
+        self.clock.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+async fn send(client: &Client, output: &str, body: &str) {
+    client
+        .send_output(output, Message::new(body.as_bytes().to_vec()))
+        .await
+        .unwrap();
+}
+
+/// The next input message.
+async fn next_input(events: &mut Events) -> (String, Message) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Event::Message {
+                input: Some(input),
+                message,
+            } = events.recv().await.expect("client closed")
+            {
+                return (input, message);
+            }
+        }
+    })
+    .await
+    .expect("an input message")
+}
+
+#[tokio::test]
+async fn expired_messages_are_dropped_and_counted() {
+    let to_receiver = "FROM /messages/modules/sender/outputs/* INTO BrokeredEndpoint(\"/modules/receiver/inputs/in\")";
+    let edge = start(routing(&[("r", to_receiver, Some(60))])).await;
+    let (sender, _sender_events) = edge.module("sender").await;
+    for body in ["1", "2", "3"] {
+        send(&sender, "out", body).await;
+    }
+    edge.advance(61_000);
+    send(&sender, "out", "4").await;
+    let (_receiver, mut inputs) = edge.module("receiver").await;
+    let (input, message) = next_input(&mut inputs).await;
+    assert_eq!(input, "in");
+    assert_eq!(message.body, b"4");
+    assert_eq!(
+        message.system.connection_module_id.as_deref(),
+        Some("sender")
+    );
+    assert_eq!(message.system.connection_device_id.as_deref(), Some("edge"));
+    assert_eq!(message.system.output_name, None);
+    let metrics = edge.hub.metrics_text();
+    for line in [
+        "spoke_edgehub_messages_expired_total{endpoint=\"/modules/receiver/inputs/in\"} 3",
+        "spoke_edgehub_messages_routed_total{route=\"r\"} 4",
+        "spoke_edgehub_upstream_connected 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
+    }
+    edge.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn new_routes_apply_to_new_messages_and_queued_ones_still_arrive() {
+    let to = |input: &str| {
+        format!(
+            "FROM /messages/modules/sender/* INTO BrokeredEndpoint(\"/modules/receiver/inputs/{input}\")"
+        )
+    };
+    let edge = start(routing(&[("a", &to("a"), None)])).await;
+    let (sender, _sender_events) = edge.module("sender").await;
+    send(&sender, "out", "first").await;
+    edge.hub
+        .route_control()
+        .set(routing(&[("b", &to("b"), None)]));
+    send(&sender, "out", "second").await;
+    let (_receiver, mut inputs) = edge.module("receiver").await;
+    let mut got = [next_input(&mut inputs).await, next_input(&mut inputs).await];
+    got.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(got[0].0, "a");
+    assert_eq!(got[0].1.body, b"first");
+    assert_eq!(got[1].0, "b");
+    assert_eq!(got[1].1.body, b"second");
+    edge.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_module_may_not_publish_as_another() {
+    let edge = start(routing(&[])).await;
+    let (other, mut events) = edge.module("other").await;
+    let forged = Identity::module(
+        DeviceId::parse("edge").unwrap(),
+        ModuleId::parse("sender").unwrap(),
+    );
+    let attempt = other.submit_event_for(&forged, Message::new(b"x".to_vec()));
+    let _pending = attempt.await.unwrap();
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(Event::Disconnected { .. }) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the edge hub closes the connection of a forging module"
+    );
+    edge.hub.shutdown().await;
+}
