@@ -203,6 +203,9 @@ pub struct EdgeHubSettings {
     /// MQTT over TLS port on `bind`. Default 8883.
     #[serde(default = "default_mqtt_port")]
     pub mqtt_port: u16,
+    /// HTTPS port on `bind` (module-to-module direct methods). Default 443.
+    #[serde(default = "default_https_port")]
+    pub https_port: u16,
     /// Prometheus metrics port on `bind` (`GET /metrics`). Default 9600, as Azure's edgeHub.
     #[serde(default = "default_metrics_port")]
     pub metrics_port: u16,
@@ -216,6 +219,7 @@ impl Default for EdgeHubSettings {
     fn default() -> Self {
         Self {
             mqtt_port: default_mqtt_port(),
+            https_port: default_https_port(),
             metrics_port: default_metrics_port(),
             max_store_bytes: default_store_bytes(),
         }

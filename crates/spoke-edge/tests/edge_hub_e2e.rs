@@ -2,8 +2,8 @@
 //! (`ModuleClient.create_from_edge_environment()`) run as process modules by the daemon: a
 //! sender's output is routed through a `WHERE` clause to a receiver's input; the receiver
 //! forwards what it gets to `$upstream`, where the hub sees it as coming from the receiver.
-//! Module twins (reported and desired) and a cloud-to-module direct method go through the edge
-//! hub, and its metrics count what was routed.
+//! Module twins (reported and desired), a cloud-to-module and a module-to-module direct method
+//! go through the edge hub, and its metrics count what was routed.
 
 mod support;
 
@@ -13,16 +13,25 @@ use support::{TestHub, deployment, process_module, python};
 const HUB_IP: &str = "127.0.0.73";
 const EDGE_IP: &str = "127.0.0.74";
 
-/// Sends five JSON readings to output `temps`, then idles.
+/// Sends five JSON readings to output `temps`, calls the receiver's method `hello` through
+/// the edge hub (module to module, HTTPS) and reports the answer, then idles.
 const SENDER: &str = r#"
-import json, threading
+import json, os, threading, time
 from azure.iot.device import IoTHubModuleClient, Message
 client = IoTHubModuleClient.create_from_edge_environment()
+client_id_device = os.environ["IOTEDGE_DEVICEID"]
 client.connect()
 for i, t in enumerate([10, 40, 20, 50, 35]):
     m = Message(json.dumps({"seq": i, "temperature": t}), content_encoding="utf-8", content_type="application/json")
     m.custom_properties["kind"] = "reading"
     client.send_message_to_output(m, "temps")
+while True:  # the receiver may not be connected yet: the edge hub answers 404 until it is
+    try:
+        result = client.invoke_method({"methodName": "hello", "payload": "from-sender", "responseTimeoutInSeconds": 20}, client_id_device, "receiver")
+        break
+    except Exception:
+        time.sleep(0.2)
+client.patch_twin_reported_properties({"invoked": result})
 threading.Event().wait()
 "#;
 
@@ -135,6 +144,17 @@ async fn azure_sdk_modules_route_through_the_edge_hub() {
         .await;
     assert_eq!(answer["status"], 200, "{answer}");
     assert_eq!(answer["payload"], json!({"hi": "there"}));
+
+    // Module to module: the sender's `invoke_method` reached the receiver through the edge hub.
+    let sender_twin = service
+        .wait_twin("/twins/edge2/modules/sender", |r| {
+            r.get("invoked").is_some()
+        })
+        .await;
+    assert_eq!(
+        sender_twin["invoked"],
+        json!({"status": 200, "payload": {"hi": "from-sender"}})
+    );
 
     // The edge hub's metrics count the routed messages.
     let metrics = reqwest::get(format!("http://{EDGE_IP}:9600/metrics"))

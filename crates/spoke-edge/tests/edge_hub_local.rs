@@ -80,6 +80,7 @@ async fn start(routes: Routing) -> Edge {
         hostname: EDGE_IP.into(),
         bind: EDGE_IP.parse::<IpAddr>().unwrap(),
         mqtt_port: 0,
+        https_port: 0,
         metrics_port: 0,
         store_dir: dir.path().join("store"),
         sessions_file: dir.path().join("sessions.json"),

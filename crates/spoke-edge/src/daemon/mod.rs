@@ -222,6 +222,7 @@ pub async fn run(
             hostname: config.hostname.clone(),
             bind: config.bind,
             mqtt_port: config.edge_hub.mqtt_port,
+            https_port: config.edge_hub.https_port,
             metrics_port: config.edge_hub.metrics_port,
             store_dir: data_dir.join("store"),
             sessions_file: data_dir.join("edgehub-sessions.json"),

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use spoke_core::ids::{DeviceId, Identity};
+use spoke_core::ids::{DeviceId, Identity, ModuleId};
 use spoke_core::sas::SasToken;
 use spoke_mqtt::codec::ConnectReturnCode;
 use spoke_mqtt::server::ConnectInfo;
@@ -58,28 +58,50 @@ pub fn authenticate(
         .password
         .as_deref()
         .ok_or(ConnectReturnCode::NotAuthorized)?;
-    let token = std::str::from_utf8(password)
-        .ok()
-        .and_then(|text| SasToken::parse(text).ok())
-        .ok_or(ConnectReturnCode::BadUsernameOrPassword)?;
-    let resource = token
-        .resource()
-        .map_err(|_| ConnectReturnCode::BadUsernameOrPassword)?;
+    let text =
+        std::str::from_utf8(password).map_err(|_| ConnectReturnCode::BadUsernameOrPassword)?;
+    let expires_at =
+        verify_token(text, device, &module, hub_hostname, keys, now).map_err(|e| match e {
+            TokenError::Malformed => ConnectReturnCode::BadUsernameOrPassword,
+            TokenError::Refused => ConnectReturnCode::NotAuthorized,
+        })?;
+    Ok(ModuleLogin {
+        identity,
+        expires_at,
+    })
+}
+
+/// Why a SAS token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// It is not a SAS token.
+    Malformed,
+    /// Wrong resource, unknown module, wrong key or expired.
+    Refused,
+}
+
+/// Verifies a module's SAS token (`sr` covering `{hub}/devices/{device}/modules/{module}`,
+/// signed with the module's key, not expired at `now`); returns its expiry.
+pub fn verify_token(
+    text: &str,
+    device: &DeviceId,
+    module: &ModuleId,
+    hub_hostname: &str,
+    keys: &dyn KeyStore,
+    now: SystemTime,
+) -> Result<SystemTime, TokenError> {
+    let token = SasToken::parse(text).map_err(|_| TokenError::Malformed)?;
+    let resource = token.resource().map_err(|_| TokenError::Malformed)?;
     let path = ["devices", device.as_str(), "modules", module.as_str()];
     if !resource.covers(hub_hostname, &path) {
-        return Err(ConnectReturnCode::NotAuthorized);
+        return Err(TokenError::Refused);
     }
-    let key = keys
-        .module_key(&module)
-        .ok_or(ConnectReturnCode::NotAuthorized)?;
+    let key = keys.module_key(module).ok_or(TokenError::Refused)?;
     let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     token
         .verify(&key, now_secs)
-        .map_err(|_| ConnectReturnCode::NotAuthorized)?;
-    Ok(ModuleLogin {
-        identity,
-        expires_at: UNIX_EPOCH + Duration::from_secs(token.se),
-    })
+        .map_err(|_| TokenError::Refused)?;
+    Ok(UNIX_EPOCH + Duration::from_secs(token.se))
 }
 
 #[cfg(test)]
@@ -87,7 +109,6 @@ mod tests {
     use std::collections::HashMap;
 
     use bytes::Bytes;
-    use spoke_core::ids::ModuleId;
     use spoke_core::sas::{device_token, resource_uri};
 
     use super::*;

@@ -189,13 +189,19 @@ impl Hooks for EdgeHooks {
                 Ok(())
             }
             DeviceTopic::MethodResponse { status, rid } => {
-                let module = client.module.clone();
-                tokio::spawn(async move {
-                    shared
-                        .clouds
-                        .respond(&module, &rid, status, &publish.payload)
-                        .await;
-                });
+                let client_id = client.identity.client_id();
+                if !shared
+                    .methods
+                    .complete(&client_id, &rid, status, publish.payload.clone())
+                {
+                    let module = client.module.clone();
+                    tokio::spawn(async move {
+                        shared
+                            .clouds
+                            .respond(&module, &rid, status, &publish.payload)
+                            .await;
+                    });
+                }
                 Ok(())
             }
         }

@@ -7,8 +7,9 @@
 //! - `pump`: one endpoint's delivery loop; `envelope`: a message as stored in a queue;
 //! - `upstream`: the edge device's connection to the hub, for `$upstream`;
 //! - `cloud`: the modules' twin and method traffic through per-module cloud connections;
+//! - `methods` and `https`: module-to-module direct methods over HTTPS (`invoke_method`);
 //! - `sessions`: the modules' persistent MQTT sessions; `metrics`: Prometheus metrics;
-//! - `server`: the listeners (MQTT/TLS, metrics) and start-up.
+//! - `server`: the listeners (MQTT/TLS, HTTPS, metrics) and start-up.
 //!
 //! Data flow: module PUBLISH → `hooks` → `router` (routes pick the endpoints; the message is
 //! in every endpoint's queue, on disk, before the PUBACK) → the endpoint's delivery loop →
@@ -18,6 +19,8 @@ mod auth;
 mod cloud;
 pub mod envelope;
 mod hooks;
+mod https;
+mod methods;
 mod metrics;
 mod pump;
 mod router;
@@ -49,5 +52,6 @@ pub struct Shared {
     server: EdgeServer,
     router: Arc<Router>,
     clouds: Clouds,
+    methods: methods::LocalMethods,
     metrics: Arc<Metrics>,
 }

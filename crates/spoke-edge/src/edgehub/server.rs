@@ -1,11 +1,12 @@
-//! Start-up and the listeners of the edge hub: MQTT over TLS on `bind:mqtt_port` with a server
-//! certificate for `hostname` (and the bind address, and `localhost`) issued by the edge CA,
-//! and the Prometheus metrics over plain HTTP on `bind:metrics_port` (`GET /metrics`).
+//! Start-up and the listeners of the edge hub: MQTT over TLS on `bind:mqtt_port` and HTTPS on
+//! `bind:https_port` (module-to-module methods, `https.rs`), with a server certificate for
+//! `hostname` (and the bind address, and `localhost`) issued by the edge CA, and the
+//! Prometheus metrics over plain HTTP on `bind:metrics_port` (`GET /metrics`).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -26,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::cloud::{CloudConfig, Clouds};
 use super::hooks::EdgeHooks;
+use super::methods::LocalMethods;
 use super::metrics::Metrics;
 use super::router::{Router, Routing};
 use super::sessions::FileSessionStore;
@@ -45,6 +47,8 @@ pub struct EdgeHubConfig {
     pub bind: IpAddr,
     /// MQTT/TLS port (8883; 0 picks one, for tests).
     pub mqtt_port: u16,
+    /// HTTPS port (443; 0 picks one).
+    pub https_port: u16,
     /// Metrics port (9600, as Azure's edgeHub; 0 picks one).
     pub metrics_port: u16,
     /// Directory of the message store.
@@ -95,15 +99,17 @@ pub struct EdgeHub {
     shared: Arc<Shared>,
     upstream: UpstreamLink,
     mqtt_addr: SocketAddr,
+    https_addr: SocketAddr,
     metrics_addr: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// The TLS server configuration: a certificate for `names` issued by `ca`, TLS 1.2 and 1.3.
 fn tls_config(
     ca: &CertificateAuthority,
     names: &[String],
-) -> Result<Arc<rustls::ServerConfig>, EdgeHubError> {
+) -> Result<rustls::ServerConfig, EdgeHubError> {
     let error = |e: &dyn std::fmt::Display| EdgeHubError::Certificate(e.to_string());
     let issued = ca
         .issue_server(names, OffsetDateTime::now_utc(), SERVER_CERT_VALIDITY)
@@ -121,7 +127,7 @@ fn tls_config(
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| error(&e))?;
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, EdgeHubError> {
@@ -166,26 +172,35 @@ impl EdgeHub {
             device,
             hub_hostname: config.upstream.hub_hostname.clone(),
             clouds: Clouds::new(config.upstream.clone(), keys.clone(), server.clone()),
+            methods: LocalMethods::default(),
             keys,
             server: server.clone(),
             router,
             metrics,
         });
         server.hooks().bind(&shared);
+        let mut https_tls = tls.clone();
+        https_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let mqtt = bind(SocketAddr::new(config.bind, config.mqtt_port)).await?;
+        let https = bind(SocketAddr::new(config.bind, config.https_port)).await?;
         let metrics_listener = bind(SocketAddr::new(config.bind, config.metrics_port)).await?;
         let local =
             |l: &TcpListener, port| l.local_addr().unwrap_or(SocketAddr::new(config.bind, port));
-        let (mqtt_addr, metrics_addr) = (
-            local(&mqtt, config.mqtt_port),
-            local(&metrics_listener, config.metrics_port),
-        );
+        let mqtt_addr = local(&mqtt, config.mqtt_port);
+        let https_addr = local(&https, config.https_port);
+        let metrics_addr = local(&metrics_listener, config.metrics_port);
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(spoke_mqtt::listener::serve_mqtt(
                 mqtt,
-                TlsAcceptor::from(tls),
+                TlsAcceptor::from(Arc::new(tls)),
                 server,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(serve_https(
+                https,
+                TlsAcceptor::from(Arc::new(https_tls)),
+                Arc::downgrade(&shared),
                 stop_rx.clone(),
             )),
             tokio::spawn(serve_metrics(
@@ -194,11 +209,12 @@ impl EdgeHub {
                 stop_rx,
             )),
         ];
-        tracing::info!(mqtt = %mqtt_addr, metrics = %metrics_addr, hostname = config.hostname, "edge hub ready");
+        tracing::info!(mqtt = %mqtt_addr, https = %https_addr, metrics = %metrics_addr, hostname = config.hostname, "edge hub ready");
         Ok(Self {
             shared,
             upstream,
             mqtt_addr,
+            https_addr,
             metrics_addr,
             stop,
             tasks,
@@ -208,6 +224,11 @@ impl EdgeHub {
     /// Where MQTT/TLS is served.
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
+    }
+
+    /// Where HTTPS is served.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
     }
 
     /// Where the metrics are served.
@@ -239,6 +260,19 @@ impl EdgeHub {
     }
 }
 
+/// Serves HTTPS connections until `shutdown` is set.
+async fn serve_https(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    shared: Weak<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    spoke_mqtt::listener::accept_loop(listener, acceptor, "HTTPS", shutdown, move |tls, _peer| {
+        super::https::serve(tls, shared.clone())
+    })
+    .await;
+}
+
 fn render_metrics(shared: &Shared) -> String {
     shared.metrics.render(&shared.router.gauges())
 }
@@ -246,7 +280,7 @@ fn render_metrics(shared: &Shared) -> String {
 /// Serves `GET /metrics` until `shutdown` is set.
 async fn serve_metrics(
     listener: TcpListener,
-    shared: std::sync::Weak<Shared>,
+    shared: Weak<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
