@@ -2,7 +2,7 @@
 //! byte-level mutations of the seeds and random byte strings (`spoke-fuzz-smoke`), then random
 //! structured manifests built on its seeded `Rng` (field values drawn from pools of valid and
 //! invalid ones, mostly valid, so the parse-and-round-trip path runs as often as the error
-//! paths).
+//! paths), `$edgeHub` ones with `mqttBroker` policies half of the time.
 
 use serde_json::{Map, Value, json};
 use spoke_core::manifest::fuzzing::fuzz_manifest;
@@ -203,7 +203,64 @@ impl Manifests {
         let ttl = self.pick(&[json!(7200), json!(-1)], &[json!(1u64 << 40)]);
         let store = json!({"timeToLiveSecs": ttl, "storeLimits": {"maxSizeBytes": 1000}});
         self.field(&mut doc, "storeAndForwardConfiguration", store);
+        if self.0.chance(2) {
+            let broker = self.broker();
+            doc.insert("mqttBroker".into(), broker);
+        }
         Value::Object(doc)
+    }
+
+    /// One `allow` or `deny` rule of an `mqttBroker` statement.
+    fn rule(&mut self) -> Value {
+        let mut rule = Map::new();
+        let operation = self.pick(
+            &[
+                json!("mqtt:connect"),
+                json!("mqtt:publish"),
+                json!("mqtt:subscribe"),
+            ],
+            &[json!("mqtt:Publish"), json!(""), json!(null)],
+        );
+        let resource = self.pick(
+            &[
+                json!("a/#"),
+                json!("+/b"),
+                json!("dev/{{iot:device_id}}/#"),
+                json!("{{iot:identity}}/{{iot:this_device_id}}"),
+                json!("#"),
+            ],
+            &[json!("a#"), json!("{{mqtt:topic}}"), json!(""), json!({})],
+        );
+        self.field(&mut rule, "operations", json!([operation]));
+        self.field(&mut rule, "resources", json!([resource]));
+        Value::Object(rule)
+    }
+
+    /// An `mqttBroker` policy of a few statements.
+    fn broker(&mut self) -> Value {
+        let mut statements = Vec::new();
+        for _ in 0..self.0.below(4) {
+            let mut statement = Map::new();
+            let identity = self.pick(
+                &[
+                    json!("d1"),
+                    json!("edge/m"),
+                    json!("{{iot:identity}}"),
+                    json!("{{iot:this_device_id}}/{{iot:module_id}}"),
+                ],
+                &[json!(""), json!("{{iot:hub}}"), json!("a/b/c"), json!([])],
+            );
+            self.field(&mut statement, "identities", json!([identity]));
+            let allow = self.rule();
+            self.field(&mut statement, "allow", json!([allow]));
+            if self.0.chance(2) {
+                let deny = self.rule();
+                statement.insert("deny".into(), json!([deny]));
+            }
+            statements.push(Value::Object(statement));
+        }
+        let authorizations = self.pick(&[Value::Array(statements)], &[json!({})]);
+        json!({ "authorizations": authorizations })
     }
 
     fn document(&mut self) -> Value {

@@ -585,9 +585,10 @@ fn hub_defaults_and_versions() {
             "b": {"route": "FROM /b INTO $upstream", "Priority": "3", "timeToLiveSecs": 60}
         },
         "storeAndForwardConfiguration": {"timeToLiveSecs": -1, "storeLimits": {}},
-        "mqttBroker": {"authorizations": "ignored"}
+        "mqttBroker": {"authorizations": [{"identities": ["{{iot:identity}}"], "allow": [{"operations": ["mqtt:connect"]}]}]}
     }))
     .unwrap();
+    assert!(objects.mqtt_broker.is_some());
     assert_eq!(
         objects.routes["a"],
         RouteSpec {
@@ -603,6 +604,9 @@ fn hub_defaults_and_versions() {
 
     let signed = hub(&json!({"schemaVersion": "1.3", "integrity": {"header": {}}})).unwrap();
     assert_eq!(signed.schema_version, "1.3");
+    assert_eq!(signed.mqtt_broker, None);
+    let before_broker = hub(&json!({"mqttBroker": {"authorizations": "ignored in 1.1"}})).unwrap();
+    assert_eq!(before_broker.mqtt_broker, None);
 }
 
 fn deployment(doc: &Value) -> Result<Deployment, ManifestError> {

@@ -56,6 +56,7 @@ fn routing(routes: &[(&str, &str, Option<u32>)]) -> Routing {
             ttl_secs: 7200,
             max_size_bytes: None,
         },
+        mqtt_broker: None,
     };
     Routing {
         table: RouteTable::compile(&desired).unwrap(),

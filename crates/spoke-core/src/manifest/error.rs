@@ -104,6 +104,16 @@ pub enum ManifestError {
         /// The reserved name.
         name: String,
     },
+    /// A `{{...}}` variable that the MQTT broker policy does not define.
+    #[error("{path} uses the unknown variable {variable}; expected {known}")]
+    UnknownVariable {
+        /// Dotted path of the identity or resource.
+        path: String,
+        /// The variable as written, braces included (truncated to 64 characters).
+        variable: String,
+        /// The variables that exist, for the message.
+        known: &'static str,
+    },
     /// A key that this document shape does not allow.
     #[error("{path} is not allowed here; {hint}")]
     UnexpectedKey {

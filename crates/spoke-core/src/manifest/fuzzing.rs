@@ -1,15 +1,17 @@
 //! Fuzz entry point of the manifest model. It takes arbitrary bytes, must never panic, and
 //! checks the model's invariants on whatever parses: images are normalized, create options
-//! are objects, routes are in range, error codes are edgeAgent's, and a parsed `$edgeAgent`
-//! written back with [`AgentDesired::to_twin`] reads back equal. `fuzz/fuzz_targets/manifest.rs`
+//! are objects, routes are in range, broker policies are well formed and decide consistently,
+//! error codes are edgeAgent's, and a parsed `$edgeAgent` written back with
+//! [`AgentDesired::to_twin`] reads back equal. `fuzz/fuzz_targets/manifest.rs`
 //! wraps it; `tests/fuzz_smoke_manifest.rs` runs it over the corpus and seeded random input.
 
 use serde_json::Value;
 
+use super::broker::{Template, is_valid_filter};
 use super::create_options::{CHUNK_CHARS, MAX_CHUNKS};
 use super::{
-    AgentDesired, Deployment, HubDesired, MAX_ROUTE_PRIORITY, ManifestError, ModuleKind,
-    ModuleSpec, normalize_image,
+    AgentDesired, BrokerPolicy, Client, Deployment, HubDesired, MAX_ROUTE_PRIORITY, ManifestError,
+    ModuleKind, ModuleSpec, Operation, normalize_image,
 };
 
 /// Manifests: the bytes as a whole deployment, as `$edgeAgent` desired properties and as
@@ -83,6 +85,63 @@ fn check_hub(hub: &HubDesired) {
         assert!(route.priority.is_none_or(|p| p <= MAX_ROUTE_PRIORITY));
         assert_ne!(route.ttl_secs, Some(0));
         assert!(!route.text.trim().is_empty());
+    }
+    if let Some(policy) = &hub.mqtt_broker {
+        check_broker(policy);
+    }
+}
+
+/// Statements have identities and rules, rules have operations and (but for connect)
+/// resources, templates read back equal, and resources are topic filters. Decisions: `covers`
+/// only ever sees valid filters, even for a client named with wildcards; repeating the
+/// statements changes nothing; connect ignores resources; publish and subscribe need a
+/// resource that a filter covers.
+fn check_broker(policy: &BrokerPolicy) {
+    for statement in &policy.statements {
+        assert!(!statement.identities.is_empty());
+        assert!(!statement.allow.is_empty() || !statement.deny.is_empty());
+        let mut templates: Vec<&Template> = statement.identities.iter().collect();
+        for rule in statement.allow.iter().chain(&statement.deny) {
+            assert!(!rule.operations.is_empty());
+            let connect_only = rule.operations.iter().all(|&op| op == Operation::Connect);
+            assert!(connect_only || !rule.resources.is_empty());
+            assert!(rule.resources.iter().all(|r| is_valid_filter(&r.text)));
+            templates.extend(&rule.resources);
+        }
+        for template in templates {
+            assert_eq!(Template::parse(&template.text).as_ref(), Ok(template));
+        }
+    }
+    let doubled = BrokerPolicy {
+        statements: [policy.statements.as_slice(), policy.statements.as_slice()].concat(),
+    };
+    let covers = |filter: &str, resource: &str| {
+        assert!(is_valid_filter(filter), "{filter:?}");
+        filter == resource || filter == "#"
+    };
+    let clients = [
+        ("d", None),
+        ("edge", Some("m")),
+        ("edge", None),
+        ("in+#", None),
+    ];
+    for (device, module) in clients {
+        let client = Client { device, module };
+        for op in Operation::ALL {
+            for resource in [None, Some("a/b"), Some("#")] {
+                let decision = policy.allows(&client, "edge", op, resource, covers);
+                assert_eq!(
+                    doubled.allows(&client, "edge", op, resource, covers),
+                    decision
+                );
+                let uncovered = policy.allows(&client, "edge", op, resource, |_, _| false);
+                if op == Operation::Connect {
+                    assert_eq!(uncovered, decision);
+                } else {
+                    assert!(!uncovered);
+                }
+            }
+        }
     }
 }
 

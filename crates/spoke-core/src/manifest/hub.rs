@@ -1,12 +1,14 @@
-//! `$edgeHub` desired properties: routes and store-and-forward settings (edge contracts spec
-//! §3.2; edgeHub's `EdgeHubConfigParser`, `EdgeHubDesiredProperties_1_*`, `RouteSpec`,
-//! `RouteSpecConverter`, `StoreAndForwardConfiguration`).
+//! `$edgeHub` desired properties: routes, store-and-forward settings and the MQTT broker
+//! policy (edge contracts spec §3.2; edgeHub's `EdgeHubConfigParser`,
+//! `EdgeHubDesiredProperties_1_*`, `RouteSpec`, `RouteSpecConverter`,
+//! `StoreAndForwardConfiguration`).
 //!
 //! Schema versions and what each allows:
 //! - `1.0`: `routes` optional, each a string; blank and `null` routes are skipped.
 //! - `1.1`: `routes` required; each a string or `{route, priority?, timeToLiveSecs?}`.
-//! - `1.2`, `1.3`: as 1.1; `mqttBroker` (the removed experimental broker) and `integrity`
-//!   are ignored.
+//! - `1.2`, `1.3`: as 1.1, plus `mqttBroker`, the authorization policy of Azure's experimental
+//!   broker, read by [`BrokerPolicy::from_json`] (in 1.0 and 1.1 it is ignored, as edgeHub
+//!   ignores it); `integrity` is ignored.
 //!
 //! In every version `storeAndForwardConfiguration` is required, its `timeToLiveSecs` is a
 //! 32-bit integer defaulting to 0 (negative keeps messages forever), and `storeLimits`, when
@@ -22,12 +24,16 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::agent::is_twin_metadata;
+use super::broker::BrokerPolicy;
 use super::error::{ManifestError, clip};
 use super::json::Obj;
 use super::schema;
 
 /// The priority edgeHub gives routes that set none (`RouteFactory.DefaultPriority`).
 const UNSET_PRIORITY: i64 = 2_000_000_000;
+
+/// The first `$edgeHub` schema minor version with `mqttBroker`.
+const BROKER_MINOR: i64 = 2;
 
 /// The highest (numerically largest) route priority a manifest may set.
 pub const MAX_ROUTE_PRIORITY: u8 = 9;
@@ -61,6 +67,9 @@ pub struct HubDesired {
     pub routes: BTreeMap<String, RouteSpec>,
     /// Store-and-forward settings.
     pub store_and_forward: StoreAndForward,
+    /// The MQTT broker authorization policy: `Some` when the schema is 1.2 or later and
+    /// `mqttBroker` is present.
+    pub mqtt_broker: Option<BrokerPolicy>,
 }
 
 impl HubDesired {
@@ -98,6 +107,12 @@ impl HubDesired {
             ),
             None => None,
         };
+        let mqtt_broker = match doc.get("mqttBroker") {
+            Some(broker) if minor >= BROKER_MINOR => {
+                Some(BrokerPolicy::from_json(broker, &doc.path_of("mqttBroker"))?)
+            }
+            _ => None,
+        };
         Ok(HubDesired {
             schema_version,
             routes,
@@ -105,6 +120,7 @@ impl HubDesired {
                 ttl_secs,
                 max_size_bytes,
             },
+            mqtt_broker,
         })
     }
 }

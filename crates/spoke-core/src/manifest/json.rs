@@ -97,6 +97,26 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// An optional array field; `expected` says what it holds, for the message when it is not
+    /// an array.
+    pub(super) fn opt_array(
+        &self,
+        key: &str,
+        expected: &'static str,
+    ) -> Result<Option<Arr<'a>>, ManifestError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(Arr {
+                items,
+                path: self.path_of(key),
+            })),
+            Some(_) => Err(ManifestError::WrongType {
+                path: self.path_of(key),
+                expected,
+            }),
+        }
+    }
+
     /// An optional text field: a string, or a number or boolean as its JSON text.
     pub(super) fn opt_text(&self, key: &str) -> Result<Option<String>, ManifestError> {
         self.get(key)
@@ -178,6 +198,47 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// A JSON array being read, and its path.
+#[derive(Debug, Clone)]
+pub(super) struct Arr<'a> {
+    items: &'a [Value],
+    path: String,
+}
+
+impl<'a> Arr<'a> {
+    /// Whether the array has no items.
+    pub(super) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Each item with its path, `path[index]`.
+    pub(super) fn items(&self) -> impl Iterator<Item = (String, &'a Value)> + use<'a, '_> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| (format!("{}[{index}]", self.path), item))
+    }
+
+    /// Each item as text ([`text`]), with its path.
+    pub(super) fn texts(&self) -> Result<Vec<(String, String)>, ManifestError> {
+        self.items()
+            .map(|(path, item)| {
+                let text = text(item, || path.clone())?;
+                Ok((path, text))
+            })
+            .collect()
+    }
+
+    /// [`ManifestError::InvalidValue`] for the whole array.
+    pub(super) fn invalid(&self, expected: &'static str) -> ManifestError {
+        ManifestError::InvalidValue {
+            path: self.path.clone(),
+            found: clip(&Value::from(self.items).to_string()),
+            expected,
+        }
+    }
+}
+
 /// A text value: a string as is, a number or boolean as its JSON text.
 pub(super) fn text(value: &Value, path: impl FnOnce() -> String) -> Result<String, ManifestError> {
     match value {
@@ -251,6 +312,43 @@ mod tests {
             obj.opt_int("e", 0, 9, "0..=9"),
             Err(ManifestError::WrongType { .. })
         ));
+    }
+
+    #[test]
+    fn arrays_carry_item_paths() {
+        let doc = json!({"a": ["x", 1, true], "b": "x", "c": [[]], "d": []});
+        let obj = Obj::new(&doc, "m".into()).unwrap();
+        let items = obj.opt_array("a", "a list").unwrap().unwrap();
+        assert_eq!(
+            items.texts().unwrap(),
+            [
+                ("m.a[0]".to_owned(), "x".to_owned()),
+                ("m.a[1]".to_owned(), "1".to_owned()),
+                ("m.a[2]".to_owned(), "true".to_owned())
+            ]
+        );
+        assert!(obj.opt_array("z", "a list").unwrap().is_none());
+        assert_eq!(
+            obj.opt_array("b", "a list").unwrap_err(),
+            ManifestError::WrongType {
+                path: "m.b".into(),
+                expected: "a list"
+            }
+        );
+        let nested = obj.opt_array("c", "a list").unwrap().unwrap();
+        assert_eq!(
+            nested.texts().unwrap_err(),
+            ManifestError::WrongType {
+                path: "m.c[0]".into(),
+                expected: "a string"
+            }
+        );
+        let empty = obj.opt_array("d", "a list").unwrap().unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(
+            empty.invalid("one or more").to_string(),
+            "m.d is []; expected one or more"
+        );
     }
 
     #[test]

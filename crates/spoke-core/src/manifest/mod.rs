@@ -1,11 +1,12 @@
 //! The Azure IoT Edge deployment manifest, typed: the `$edgeAgent` desired properties (which
-//! modules to run and how), the `$edgeHub` desired properties (routes, store-and-forward), and
-//! whole manifests split per module twin (edge contracts spec §3, status codes §5.1).
+//! modules to run and how), the `$edgeHub` desired properties (routes, store-and-forward, the
+//! MQTT broker authorization policy), and whole manifests split per module twin (edge
+//! contracts spec §3, status codes §5.1).
 //!
 //! I/O-free: [`serde_json::Value`] in, typed model or [`ManifestError`] out. The parsers read
 //! what Azure's edgeAgent and edgeHub read, with their defaults (see [`module`], [`agent`],
-//! [`hub`], [`create_options`]); real manifests from Azure's docs and repository are test
-//! fixtures (`tests/fixtures/manifests/`) and must keep parsing unchanged.
+//! [`hub`], [`broker`], [`create_options`]); real manifests from Azure's docs and repository
+//! are test fixtures (`tests/fixtures/manifests/`) and must keep parsing unchanged.
 //!
 //! Spoke's one extension is the module type `process` (ARCHITECTURE.md, "Module types in a
 //! manifest"): `settings.command` (program and arguments) and optional `settings.workingDir`
@@ -16,13 +17,16 @@
 //! - process commands are non-empty with a non-blank program;
 //! - module names are valid [`crate::ids::ModuleId`]s without `$`, and not `edgeAgent` or
 //!   `edgeHub`;
-//! - route priorities are 0..=9 and route TTLs non-zero when present.
+//! - route priorities are 0..=9 and route TTLs non-zero when present;
+//! - broker policy statements have identities and rules, with known variables and valid
+//!   topic filters ([`broker`]).
 //!
 //! Where Spoke differs from edgeAgent, it refuses input edgeAgent would take but could not
 //! act on sensibly (enum values such as `status: "backoff"`, a blank process command) and
 //! parses strict JSON where Newtonsoft is lenient; each case is listed in the submodule docs.
 
 pub mod agent;
+pub mod broker;
 pub mod create_options;
 pub mod deployment;
 mod error;
@@ -34,6 +38,7 @@ pub mod module;
 mod schema;
 
 pub use agent::{AgentDesired, RegistryCredential, SYSTEM_MODULE_NAMES, SystemModules};
+pub use broker::{BrokerPolicy, Client, Operation};
 pub use deployment::{Deployment, EDGE_AGENT, EDGE_HUB};
 pub use error::{
     ManifestError, STATUS_CONFIG_EMPTY, STATUS_CONFIG_FORMAT, STATUS_INVALID_SCHEMA_VERSION,

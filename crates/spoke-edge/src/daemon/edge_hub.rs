@@ -63,6 +63,7 @@ pub fn initial(saved: &Path) -> Routing {
                 ttl_secs: DEFAULT_TTL_SECS,
                 max_size_bytes: None,
             },
+            mqtt_broker: None,
         };
         routing(&default).unwrap_or_default()
     })
