@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use spoke_core::ids::{DeviceId, Identity, ModuleId};
-use spoke_core::manifest::{HubDesired, RouteSpec, StoreAndForward};
+use spoke_core::manifest::{BrokerPolicy, HubDesired, RouteSpec, StoreAndForward};
 use spoke_core::message::Message;
 use spoke_core::pki::CertificateAuthority;
 use spoke_core::route::RouteTable;
@@ -39,6 +39,10 @@ fn key_of(module: &str) -> Vec<u8> {
 }
 
 fn routing(routes: &[(&str, &str, Option<u32>)]) -> Routing {
+    with_policy(routes, None)
+}
+
+fn with_policy(routes: &[(&str, &str, Option<u32>)], policy: Option<serde_json::Value>) -> Routing {
     let desired = HubDesired {
         schema_version: "1.1".into(),
         routes: routes
@@ -61,6 +65,7 @@ fn routing(routes: &[(&str, &str, Option<u32>)]) -> Routing {
     Routing {
         table: RouteTable::compile(&desired).unwrap(),
         ttl_secs: 7200,
+        broker: policy.map(|p| BrokerPolicy::from_json(&p, "$edgeHub.mqttBroker").unwrap()),
     }
 }
 
@@ -240,6 +245,190 @@ async fn a_module_may_not_publish_as_another() {
     assert!(
         closed.is_ok(),
         "the edge hub closes the connection of a forging module"
+    );
+    edge.hub.shutdown().await;
+}
+
+/// A plain MQTT client (rumqttc) connected to the edge hub as module `name`, with a SAS token.
+fn raw_module(edge: &Edge, name: &str) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let identity = Identity::module(
+        DeviceId::parse("edge").unwrap(),
+        ModuleId::parse(name).unwrap(),
+    );
+    let key = base64::engine::general_purpose::STANDARD.encode(key_of(name));
+    let resource = spoke_core::sas::resource_uri(HUB_IP, &identity);
+    let token = spoke_core::sas::device_token(&resource, &key, u64::MAX / 4).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(edge.ca.cert_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut options =
+        rumqttc::MqttOptions::new(identity.client_id(), EDGE_IP, edge.hub.mqtt_addr().port());
+    options.set_credentials(
+        format!("{HUB_IP}/{}/?api-version=2021-04-12", identity.client_id()),
+        token,
+    );
+    options.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Rustls(Arc::new(tls)),
+    ));
+    rumqttc::AsyncClient::new(options, 10)
+}
+
+/// The next incoming packet (or the connection's error).
+async fn next_packet(
+    events: &mut rumqttc::EventLoop,
+) -> Result<rumqttc::Packet, rumqttc::ConnectionError> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let rumqttc::Event::Incoming(packet) = events.poll().await? {
+                return Ok(packet);
+            }
+        }
+    })
+    .await
+    .expect("an MQTT packet")
+}
+
+/// Polls until a packet matching `want` arrives.
+async fn wait_for<T>(
+    events: &mut rumqttc::EventLoop,
+    want: impl Fn(&rumqttc::Packet) -> Option<T>,
+) -> T {
+    loop {
+        let packet = next_packet(events).await.expect("connection up");
+        if let Some(found) = want(&packet) {
+            return found;
+        }
+    }
+}
+
+#[tokio::test]
+async fn custom_topics_follow_the_mqtt_broker_policy() {
+    let policy = serde_json::json!({"authorizations": [
+        {"identities": ["{{iot:identity}}"], "allow": [{"operations": ["mqtt:connect"]}]},
+        {"identities": ["edge/sender"], "allow": [{"operations": ["mqtt:publish"], "resources": ["alerts/{{iot:module_id}}/#"]}]},
+        {"identities": ["edge/receiver"], "allow": [{"operations": ["mqtt:subscribe"], "resources": ["alerts/#"]}]}
+    ]});
+    let edge = start(with_policy(&[], Some(policy))).await;
+    let (receiver, mut receiver_events) = raw_module(&edge, "receiver");
+    receiver
+        .subscribe("alerts/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    receiver
+        .subscribe("secrets/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let mut codes = Vec::new();
+    while codes.len() < 2 {
+        codes.extend(
+            wait_for(&mut receiver_events, |p| match p {
+                rumqttc::Packet::SubAck(ack) => Some(ack.return_codes.clone()),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert_eq!(
+        codes,
+        [
+            rumqttc::SubscribeReasonCode::Success(rumqttc::QoS::AtLeastOnce),
+            rumqttc::SubscribeReasonCode::Failure
+        ]
+    );
+
+    let (sender, mut sender_events) = raw_module(&edge, "sender");
+    sender
+        .publish(
+            "alerts/sender/fire",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            "hot",
+        )
+        .await
+        .unwrap();
+    wait_for(&mut sender_events, |p| {
+        matches!(p, rumqttc::Packet::PubAck(_)).then_some(())
+    })
+    .await;
+    let (topic, payload) = wait_for(&mut receiver_events, |p| match p {
+        rumqttc::Packet::Publish(m) => Some((m.topic.clone(), m.payload.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (topic.as_str(), &payload[..]),
+        ("alerts/sender/fire", &b"hot"[..])
+    );
+
+    // Publishing where the policy does not allow it closes the connection.
+    let (other, mut other_events) = raw_module(&edge, "other");
+    wait_for(&mut other_events, |p| {
+        matches!(p, rumqttc::Packet::ConnAck(_)).then_some(())
+    })
+    .await;
+    other
+        .publish("alerts/other/x", rumqttc::QoS::AtLeastOnce, false, "x")
+        .await
+        .unwrap();
+    let closed = loop {
+        match next_packet(&mut other_events).await {
+            Ok(rumqttc::Packet::PubAck(_)) => break false,
+            Ok(_) => {}
+            Err(_) => break true,
+        }
+    };
+    assert!(closed, "a forbidden publish closes the connection");
+    let metrics = edge.hub.metrics_text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "spoke_edgehub_local_deliveries_total 1"),
+        "{metrics}"
+    );
+    edge.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_policy_modules_connect_but_custom_topics_are_refused() {
+    let edge = start(routing(&[])).await;
+    let (client, mut events) = raw_module(&edge, "receiver");
+    client
+        .subscribe("alerts/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let codes = wait_for(&mut events, |p| match p {
+        rumqttc::Packet::SubAck(ack) => Some(ack.return_codes.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(codes, [rumqttc::SubscribeReasonCode::Failure]);
+    edge.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_policy_without_a_connect_grant_refuses_connections() {
+    let policy = serde_json::json!({"authorizations": [
+        {"identities": ["edge/sender"], "allow": [{"operations": ["mqtt:connect"]}]}
+    ]});
+    let edge = start(with_policy(&[], Some(policy))).await;
+    let (_client, mut events) = raw_module(&edge, "receiver");
+    let refused = next_packet(&mut events).await;
+    assert!(
+        matches!(
+            refused,
+            Err(rumqttc::ConnectionError::ConnectionRefused(
+                rumqttc::ConnectReturnCode::NotAuthorized
+            ))
+        ),
+        "{refused:?}"
     );
     edge.hub.shutdown().await;
 }

@@ -91,9 +91,63 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     topic_levels.next().is_none()
 }
 
+/// Whether `filter` covers `requested` (both valid topic filters): every topic name that
+/// `requested` matches, `filter` matches too. Used to authorize a SUBSCRIBE against allowed
+/// filters: `a/#` covers `a/b/+` and `a/#`, `a/+` covers `a/b` and `a/+` but not `a/#`.
+pub fn covers(filter: &str, requested: &str) -> bool {
+    if requested.starts_with('$') && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut requested_levels = requested.split('/');
+    for filter_level in filter.split('/') {
+        if filter_level == "#" {
+            return true;
+        }
+        match requested_levels.next() {
+            Some("#") | None => return false,
+            Some(level) if filter_level == "+" || filter_level == level => {}
+            Some(_) => return false,
+        }
+    }
+    requested_levels.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_of_filters() {
+        for (filter, requested) in [
+            ("#", "a/b"),
+            ("#", "#"),
+            ("a/#", "a/#"),
+            ("a/#", "a/b/+"),
+            ("a/#", "a"),
+            ("a/+", "a/b"),
+            ("a/+", "a/+"),
+            ("a/+/c", "a/+/c"),
+            ("a/b", "a/b"),
+        ] {
+            assert!(covers(filter, requested), "{filter} covers {requested}");
+        }
+        for (filter, requested) in [
+            ("a/+", "a/#"),
+            ("a/b", "a/+"),
+            ("a/b", "a/b/c"),
+            ("a/b/c", "a/b"),
+            ("a/#", "b/#"),
+            ("a/#", "+/b"),
+            ("a/#", "#"),
+            ("+", "+/+"),
+            ("#", "$SYS/#"),
+        ] {
+            assert!(
+                !covers(filter, requested),
+                "{filter} does not cover {requested}"
+            );
+        }
+    }
 
     #[test]
     fn names() {

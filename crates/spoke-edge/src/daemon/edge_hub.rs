@@ -35,6 +35,7 @@ fn routing(hub: &HubDesired) -> Result<Routing, String> {
     Ok(Routing {
         table,
         ttl_secs: hub.store_and_forward.ttl_secs,
+        broker: hub.mqtt_broker.clone(),
     })
 }
 

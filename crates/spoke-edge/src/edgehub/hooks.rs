@@ -20,6 +20,7 @@ use spoke_mqtt::server::{
 use super::Shared;
 use super::auth;
 use super::cloud::CloudError;
+use super::local;
 use super::sessions::FileSessionStore;
 
 /// An authenticated module connection.
@@ -93,18 +94,30 @@ impl Hooks for EdgeHooks {
             .module
             .clone()
             .ok_or(ConnectReturnCode::IdentifierRejected)?;
+        let client = ModuleClient {
+            identity: login.identity,
+            module,
+        };
+        if !local::may_connect(&shared, &client) {
+            tracing::info!(identity = %client.identity, "edge hub connection refused by the mqttBroker policy");
+            return Err(ConnectReturnCode::NotAuthorized);
+        }
         Ok(Authenticated {
-            client_id: login.identity.client_id(),
+            client_id: client.identity.client_id(),
             expires_at: Some(login.expires_at),
-            client: ModuleClient {
-                identity: login.identity,
-                module,
-            },
+            client,
         })
     }
 
     fn authorize_subscribe(&self, client: &ModuleClient, filter: &str, _qos: QoS) -> Option<QoS> {
-        let granted = Subscription::classify(&client.identity, filter).map(|_| QoS::AtLeastOnce);
+        let custom = || {
+            local::is_custom(filter)
+                && self
+                    .shared()
+                    .is_some_and(|shared| local::may_subscribe(&shared, client, filter))
+        };
+        let granted = (Subscription::classify(&client.identity, filter).is_some() || custom())
+            .then_some(QoS::AtLeastOnce);
         if granted.is_none() {
             tracing::info!(identity = %client.identity, filter, "subscription refused");
         }
@@ -126,6 +139,9 @@ impl Hooks for EdgeHooks {
 
     async fn publish(&self, client: &ModuleClient, publish: Publish) -> Result<(), PublishError> {
         let shared = self.shared().ok_or_else(unavailable)?;
+        if local::is_custom(&publish.topic) {
+            return local::publish(&shared, client, &publish);
+        }
         let parsed = DeviceTopic::parse(&publish.topic)
             .map_err(|e| PublishError::Forbidden(format!("topic {:?}: {e}", publish.topic)))?;
         if let Some(owner) = parsed.identity().filter(|owner| *owner != client.identity) {

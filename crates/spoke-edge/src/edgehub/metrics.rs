@@ -29,6 +29,9 @@ const QUEUE_AGE: &str = "spoke_edgehub_queue_oldest_age_seconds";
 const STORE_BYTES: &str = "spoke_edgehub_store_bytes";
 /// 1 when the upstream link is connected.
 const UPSTREAM: &str = "spoke_edgehub_upstream_connected";
+/// Messages published on custom topics, and their deliveries.
+const LOCAL: &str = "spoke_edgehub_local_messages_total";
+const LOCAL_DELIVERIES: &str = "spoke_edgehub_local_deliveries_total";
 /// Clients connected to the edge hub.
 const CLIENTS: &str = "spoke_edgehub_connected_clients";
 
@@ -89,6 +92,8 @@ pub struct Gauges {
 pub struct Metrics {
     received: AtomicU64,
     unrouted: AtomicU64,
+    local: AtomicU64,
+    local_deliveries: AtomicU64,
     routed: Mutex<BTreeMap<String, u64>>,
     endpoints: Mutex<BTreeMap<String, EndpointMetrics>>,
 }
@@ -110,6 +115,13 @@ impl Metrics {
         if !any {
             self.unrouted.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A message on a custom topic went to `receivers` sessions.
+    pub fn local(&self, receivers: usize) {
+        self.local.fetch_add(1, Ordering::Relaxed);
+        self.local_deliveries
+            .fetch_add(receivers as u64, Ordering::Relaxed);
     }
 
     /// The counters of endpoint `name`.
@@ -161,6 +173,18 @@ impl Metrics {
             "counter",
             "Messages that matched no route.",
             vec![(String::new(), load(&self.unrouted))],
+        );
+        metric(
+            LOCAL,
+            "counter",
+            "Messages published on custom topics.",
+            vec![(String::new(), load(&self.local))],
+        );
+        metric(
+            LOCAL_DELIVERIES,
+            "counter",
+            "Deliveries of messages on custom topics to subscribed sessions.",
+            vec![(String::new(), load(&self.local_deliveries))],
         );
         let endpoints = self
             .endpoints

@@ -7,6 +7,7 @@
 //! - `pump`: one endpoint's delivery loop; `envelope`: a message as stored in a queue;
 //! - `upstream`: the edge device's connection to the hub, for `$upstream`;
 //! - `cloud`: the modules' twin and method traffic through per-module cloud connections;
+//! - `local`: publish/subscribe on custom topics, authorized by the `mqttBroker` policy;
 //! - `methods` and `https`: module-to-module direct methods over HTTPS (`invoke_method`);
 //! - `sessions`: the modules' persistent MQTT sessions; `metrics`: Prometheus metrics;
 //! - `server`: the listeners (MQTT/TLS, HTTPS, metrics) and start-up.
@@ -20,6 +21,7 @@ mod cloud;
 pub mod envelope;
 mod hooks;
 mod https;
+mod local;
 mod methods;
 mod metrics;
 mod pump;

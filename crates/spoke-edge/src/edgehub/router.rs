@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use spoke_core::ids::{DeviceId, ModuleId};
-use spoke_core::manifest::MAX_ROUTE_PRIORITY;
+use spoke_core::manifest::{BrokerPolicy, MAX_ROUTE_PRIORITY};
 use spoke_core::message::Message;
 use spoke_core::route::{MessageSource, RouteTable, Sink};
 use spoke_core::topic;
@@ -45,6 +45,9 @@ pub struct Routing {
     pub table: RouteTable,
     /// `storeAndForwardConfiguration.timeToLiveSecs` (negative: forever).
     pub ttl_secs: i64,
+    /// Who may connect and use which custom topics (`mqttBroker`, schema 1.2 and later);
+    /// `None`: every module may connect, no custom topic is allowed (see `local.rs`).
+    pub broker: Option<BrokerPolicy>,
 }
 
 fn endpoint_name(sink: &Sink) -> String {
@@ -122,6 +125,14 @@ impl Router {
         *self.routing.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(routing);
     }
 
+    /// The routes and policy in force.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Routes a message from `source`; resolves once it is stored for every destination.
     pub async fn route(
         &self,
@@ -129,11 +140,7 @@ impl Router {
         message: &Message,
     ) -> Result<(), PublishError> {
         self.metrics.received();
-        let routing = self
-            .routing
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let routing = self.routing();
         let destinations = routing.table.destinations(source, message);
         self.metrics
             .routed(destinations.iter().map(|d| d.route.as_str()));

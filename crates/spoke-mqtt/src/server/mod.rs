@@ -350,6 +350,22 @@ impl<H: Hooks> Server<H> {
         }))
     }
 
+    /// Sends a message to every session with a subscription matching `topic` (plain broker
+    /// fan-out, for applications that offer it on some topics); returns to how many sessions.
+    /// Sessions whose queue is full or whose client is offline (QoS 0) miss it. Visits every
+    /// session in memory: meant for servers with few clients, such as an edge hub.
+    pub fn publish_to_subscribers(&self, topic: &str, payload: &Bytes, qos: QoS) -> usize {
+        self.inner
+            .registry
+            .client_ids()
+            .iter()
+            .filter(|id| {
+                self.publish(id, topic.to_owned(), payload.clone(), qos)
+                    .is_ok()
+            })
+            .count()
+    }
+
     /// Whether `client_id` has a connection.
     pub fn is_connected(&self, client_id: &str) -> bool {
         self.inner

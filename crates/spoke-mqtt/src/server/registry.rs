@@ -270,12 +270,15 @@ impl Registry {
     /// Closes every connection (server shutdown); persistent sessions stay. Returns how many
     /// connections were closed.
     pub(crate) fn kick_all(&self) -> usize {
-        let ids: Vec<String> = self
-            .shards
+        self.client_ids().iter().filter(|id| self.kick(id)).count()
+    }
+
+    /// The client ids of every session in memory.
+    pub(crate) fn client_ids(&self) -> Vec<String> {
+        self.shards
             .iter()
             .flat_map(|shard| lock(shard).keys().cloned().collect::<Vec<_>>())
-            .collect();
-        ids.iter().filter(|id| self.kick(id)).count()
+            .collect()
     }
 
     /// Forgets `client_id`'s session, closing its connection. Returns whether one existed.
