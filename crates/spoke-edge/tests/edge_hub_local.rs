@@ -85,6 +85,7 @@ async fn start(routes: Routing) -> Edge {
     let config = EdgeHubConfig {
         hostname: EDGE_IP.into(),
         bind: EDGE_IP.parse::<IpAddr>().unwrap(),
+        also_bind: Vec::new(),
         mqtt_port: 0,
         https_port: 0,
         metrics_port: 0,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use spoke_core::manifest::{HubDesired, RouteSpec, StoreAndForward};
+use spoke_core::manifest::{HubDesired, ManifestError, RouteSpec, StoreAndForward};
 use spoke_core::route::RouteTable;
 use tokio::sync::{mpsc, watch};
 
@@ -24,10 +24,14 @@ use crate::edgehub::{RouteControl, Routing};
 /// edgeHub's default store-and-forward time to live (2 hours).
 const DEFAULT_TTL_SECS: i64 = 7200;
 
-/// Compiles `$edgeHub` desired properties into routes.
-pub fn compile(desired: &Value) -> Result<Routing, String> {
-    let hub = HubDesired::from_twin(desired).map_err(|e| e.to_string())?;
-    routing(&hub)
+/// Compiles `$edgeHub` desired properties into routes; `Ok(None)` when they are empty (no
+/// deployment yet: the routes in force stay, and nothing is reported).
+pub fn compile(desired: &Value) -> Result<Option<Routing>, String> {
+    match HubDesired::from_twin(desired) {
+        Ok(hub) => routing(&hub).map(Some),
+        Err(ManifestError::Empty { .. }) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn routing(hub: &HubDesired) -> Result<Routing, String> {
@@ -48,6 +52,7 @@ pub fn initial(saved: &Path) -> Routing {
                 |e| tracing::warn!(path = %saved.display(), error = e, "saved routes unusable"),
             )
             .ok()
+            .flatten()
     });
     from_disk.unwrap_or_else(|| {
         let default = HubDesired {
@@ -91,7 +96,11 @@ pub async fn follow(
             UpstreamEvent::Desired(desired) => {
                 let version = desired.get("$version").cloned().unwrap_or(Value::Null);
                 let status = match compile(&desired) {
-                    Ok(routing) => {
+                    Ok(None) => {
+                        tracing::debug!("no $edgeHub configuration yet; the routes in force stay");
+                        continue;
+                    }
+                    Ok(Some(routing)) => {
                         routes.set(routing);
                         save(&saved, &desired);
                         json!({"code": 200, "description": ""})
@@ -130,5 +139,27 @@ fn save(path: &Path, desired: &Value) {
         std::fs::write(&tmp, desired.to_string()).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         tracing::warn!(path = %path.display(), error = %e, "routes not saved");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_bad_and_good_edge_hub_twins() {
+        assert!(matches!(compile(&json!({"$version": 1})), Ok(None)));
+        let bad = json!({"schemaVersion": "1.1", "routes": {"r1": "FROM /messages/* INTO nowhere"},
+                         "storeAndForwardConfiguration": {"timeToLiveSecs": 10}});
+        let error = compile(&bad).unwrap_err();
+        assert!(error.contains("r1"), "{error}");
+        let good = json!({"schemaVersion": "1.1", "routes": {"up": "FROM /messages/* INTO $upstream"},
+                          "storeAndForwardConfiguration": {"timeToLiveSecs": 10}});
+        let routing = compile(&good).unwrap().unwrap();
+        assert_eq!(routing.ttl_secs, 10);
+        assert_eq!(routing.table.routes().len(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let default = initial(&dir.path().join("absent.json"));
+        assert_eq!(default.table.routes()[0].name, "default");
     }
 }

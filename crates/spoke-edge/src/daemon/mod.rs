@@ -201,6 +201,7 @@ pub async fn run(
         data_dir.join("process"),
         LogRotation::default(),
     )?);
+    let mut container_gateway = None;
     let docker = match config.runtime.kind {
         RuntimeKind::Process => None,
         RuntimeKind::Docker => {
@@ -213,6 +214,7 @@ pub async fn run(
                 ..DockerConfig::default()
             })
             .await?;
+            container_gateway = runtime.gateway_ip();
             Some(Backend::docker(runtime))
         }
     };
@@ -221,6 +223,12 @@ pub async fn run(
         EdgeHubConfig {
             hostname: config.hostname.clone(),
             bind: config.bind,
+            // Containers reach the edge hub at their network's gateway (unless `bind` already
+            // covers it).
+            also_bind: container_gateway
+                .filter(|ip| !config.bind.is_unspecified() && *ip != config.bind)
+                .into_iter()
+                .collect(),
             mqtt_port: config.edge_hub.mqtt_port,
             https_port: config.edge_hub.https_port,
             metrics_port: config.edge_hub.metrics_port,

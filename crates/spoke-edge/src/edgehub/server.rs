@@ -45,6 +45,9 @@ pub struct EdgeHubConfig {
     pub hostname: String,
     /// Address to listen on.
     pub bind: IpAddr,
+    /// Further addresses for MQTT and HTTPS: the Docker network's gateway, where containers
+    /// reach the edge hub under `hostname` (the runtime maps the name to it).
+    pub also_bind: Vec<IpAddr>,
     /// MQTT/TLS port (8883; 0 picks one, for tests).
     pub mqtt_port: u16,
     /// HTTPS port (443; 0 picks one).
@@ -144,11 +147,12 @@ impl EdgeHub {
         keys: Arc<dyn KeyStore>,
         routing: Routing,
     ) -> Result<Self, EdgeHubError> {
-        let names = vec![
+        let mut names = vec![
             config.hostname.clone(),
             config.bind.to_string(),
             "localhost".into(),
         ];
+        names.extend(config.also_bind.iter().map(ToString::to_string));
         let tls = tls_config(ca, &names)?;
         let store = QueueStore::open(&config.store_dir, config.queue.clone()).await?;
         let upstream = UpstreamLink::start(config.upstream.clone(), config.device_key.clone());
@@ -190,26 +194,36 @@ impl EdgeHub {
         let https_addr = local(&https, config.https_port);
         let metrics_addr = local(&metrics_listener, config.metrics_port);
         let (stop, stop_rx) = watch::channel(false);
-        let tasks = vec![
-            tokio::spawn(spoke_mqtt::listener::serve_mqtt(
+        let (mqtt_tls, https_tls) = (
+            TlsAcceptor::from(Arc::new(tls)),
+            TlsAcceptor::from(Arc::new(https_tls)),
+        );
+        let mut tasks = vec![tokio::spawn(serve_metrics(
+            metrics_listener,
+            Arc::downgrade(&shared),
+            stop_rx.clone(),
+        ))];
+        let mut listeners = vec![(mqtt, https)];
+        for ip in &config.also_bind {
+            let mqtt = bind(SocketAddr::new(*ip, config.mqtt_port)).await?;
+            let https = bind(SocketAddr::new(*ip, config.https_port)).await?;
+            listeners.push((mqtt, https));
+        }
+        for (mqtt, https) in listeners {
+            tasks.push(tokio::spawn(spoke_mqtt::listener::serve_mqtt(
                 mqtt,
-                TlsAcceptor::from(Arc::new(tls)),
-                server,
+                mqtt_tls.clone(),
+                server.clone(),
                 stop_rx.clone(),
-            )),
-            tokio::spawn(serve_https(
+            )));
+            tasks.push(tokio::spawn(serve_https(
                 https,
-                TlsAcceptor::from(Arc::new(https_tls)),
+                https_tls.clone(),
                 Arc::downgrade(&shared),
                 stop_rx.clone(),
-            )),
-            tokio::spawn(serve_metrics(
-                metrics_listener,
-                Arc::downgrade(&shared),
-                stop_rx,
-            )),
-        ];
-        tracing::info!(mqtt = %mqtt_addr, https = %https_addr, metrics = %metrics_addr, hostname = config.hostname, "edge hub ready");
+            )));
+        }
+        tracing::info!(mqtt = %mqtt_addr, https = %https_addr, also = ?config.also_bind, metrics = %metrics_addr, hostname = config.hostname, "edge hub ready");
         Ok(Self {
             shared,
             upstream,
