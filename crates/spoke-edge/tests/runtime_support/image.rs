@@ -1,6 +1,8 @@
-//! A tiny test image built from the host's own binaries: no registry is reachable here, so the
-//! Docker tests import a `FROM scratch`-style root filesystem holding `/bin/sh`, `bash`,
-//! `sleep`, `cat` and `env` plus the shared libraries `ldd` names for them.
+//! Tiny test images built from the host's own files: no registry is reachable here, so the
+//! Docker tests import `FROM scratch`-style root filesystems. The shell image holds `/bin/sh`,
+//! `bash`, `sleep`, `cat` and `env` plus the shared libraries `ldd` names for them; the host
+//! runtime image holds only the merged-`/usr` links, for containers that bind-mount the host's
+//! `/usr` (and, say, a Python installation) read-only.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -54,10 +56,20 @@ fn append_dir(tar: &mut tar::Builder<Vec<u8>>, path: &str) {
         .expect("tar dir");
 }
 
-/// The root filesystem as a tar archive.
-fn rootfs() -> Vec<u8> {
+fn append_link(tar: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    tar.append_link(&mut header, path, target)
+        .expect("tar link");
+}
+
+/// The root filesystem as a tar archive: `binaries` and their libraries, and `links`
+/// (path, target).
+fn rootfs(binaries: &[&str], links: &[(&str, &str)]) -> Vec<u8> {
     let mut files = BTreeSet::new();
-    for binary in BINARIES {
+    for binary in binaries {
         files.insert(PathBuf::from(binary));
         files.extend(libraries(binary));
     }
@@ -70,18 +82,37 @@ fn rootfs() -> Vec<u8> {
     }
     append_file(&mut tar, Path::new("/etc/nsswitch.conf"), NSSWITCH, 0o644);
     append_dir(&mut tar, "tmp");
+    for (path, target) in links {
+        append_link(&mut tar, path, target);
+    }
     tar.into_inner().expect("tar finishes")
 }
 
-/// Imports the image as `repo:tag`.
+/// Imports the shell image as `repo:tag`.
 pub async fn import_shell_image(docker: &Docker, repo: &str, tag: &str) {
+    import(docker, repo, tag, rootfs(BINARIES, &[])).await;
+}
+
+/// Imports the host runtime image as `repo:tag`: `/bin`, `/lib` and `/lib64` link into `/usr`,
+/// which containers mount from the host.
+#[allow(dead_code)] // used by some of the test crates that include this module
+pub async fn import_host_runtime_image(docker: &Docker, repo: &str, tag: &str) {
+    let links = [
+        ("bin", "usr/bin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+    ];
+    import(docker, repo, tag, rootfs(&[], &links)).await;
+}
+
+async fn import(docker: &Docker, repo: &str, tag: &str, rootfs: Vec<u8>) {
     let options = CreateImageOptions {
         from_src: Some("-".to_owned()),
         repo: Some(repo.to_owned()),
         tag: Some(tag.to_owned()),
         ..CreateImageOptions::default()
     };
-    let body = bollard::body_full(rootfs().into());
+    let body = bollard::body_full(rootfs.into());
     docker
         .create_image(Some(options), Some(body), None)
         .try_for_each(|_| async { Ok(()) })
