@@ -67,7 +67,10 @@ async fn an_azure_sdk_module_in_a_container_talks_through_the_edge_hub() {
         .replace("kind = \"process\"", "kind = \"docker\"")
         // A name, which containers resolve to their network's gateway (an address would be
         // their own loopback).
-        .replace(&format!("hostname = \"{EDGE_IP}\""), "hostname = \"edge4.local\"");
+        .replace(
+            &format!("hostname = \"{EDGE_IP}\""),
+            "hostname = \"edge4.local\"",
+        );
     let config = spoke_edge::config::EdgeConfig::parse(&text, Path::new("config.toml")).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(spoke_edge::daemon::run(config, async move {
