@@ -3,7 +3,8 @@
 //! sender's output is routed through a `WHERE` clause to a receiver's input; the receiver
 //! forwards what it gets to `$upstream`, where the hub sees it as coming from the receiver.
 //! Module twins (reported and desired), a cloud-to-module and a module-to-module direct method
-//! go through the edge hub, and its metrics count what was routed.
+//! go through the edge hub, and its metrics count what was routed. The sender connects with
+//! MQTT over WebSocket (`bind:443`, `websockets=True`), the receiver with MQTT over TLS (8883).
 
 mod support;
 
@@ -13,12 +14,13 @@ use support::{TestHub, deployment, process_module, python};
 const HUB_IP: &str = "127.0.0.73";
 const EDGE_IP: &str = "127.0.0.74";
 
-/// Sends five JSON readings to output `temps`, calls the receiver's method `hello` through
-/// the edge hub (module to module, HTTPS) and reports the answer, then idles.
+/// Over MQTT over WebSocket: sends five JSON readings to output `temps`, calls the receiver's
+/// method `hello` through the edge hub (module to module, HTTPS) and reports the answer, then
+/// idles.
 const SENDER: &str = r#"
 import json, os, threading, time
 from azure.iot.device import IoTHubModuleClient, Message
-client = IoTHubModuleClient.create_from_edge_environment()
+client = IoTHubModuleClient.create_from_edge_environment(websockets=True)
 client_id_device = os.environ["IOTEDGE_DEVICEID"]
 client.connect()
 for i, t in enumerate([10, 40, 20, 50, 35]):

@@ -7,7 +7,8 @@
 //! - [`server`]: the connection driver, the session registry and the [`server::Hooks`] and
 //!   [`server::SessionStore`] traits through which an application (the Spoke hub, the edge
 //!   hub) plugs in authentication, policy and storage. Nothing here knows IoT Hub;
-//! - [`listener`]: TLS accept loops that feed connections to a [`server::Server`].
+//! - [`listener`]: TLS accept loops that feed connections to a [`server::Server`];
+//! - [`websocket`]: MQTT over WebSocket, upgraded from a request of a hyper HTTP server.
 //!
 //! [`fuzzing`] holds the entry points of the fuzz targets.
 
@@ -20,6 +21,7 @@ pub mod listener;
 pub mod server;
 pub mod session;
 pub mod topic;
+pub mod websocket;
 
 pub use codec::{Packet, PacketId, QoS};
 pub use server::{

@@ -1,5 +1,6 @@
-//! The edge hub's HTTPS port (`bind:443`): module-to-module direct methods as the Azure SDK's
-//! `invoke_method` sends them (spec: `POST /twins/{d}/modules/{m}/methods`, headers
+//! The edge hub's HTTPS port (`bind:443`): MQTT over WebSocket at `/$iothub/websocket` (as IoT
+//! Hub serves it, [`spoke_mqtt::websocket`]), and module-to-module direct methods as the Azure
+//! SDK's `invoke_method` sends them (spec: `POST /twins/{d}/modules/{m}/methods`, headers
 //! `x-ms-edge-moduleId: {d}/{m}` naming the caller and `Authorization: <the caller's SAS
 //! token>`, body `{"methodName","payload","responseTimeoutInSeconds",...}`, answer
 //! `{"status","payload"}`).
@@ -21,6 +22,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use spoke_core::ids::{DeviceId, ModuleId};
+use spoke_mqtt::server::PeerInfo;
+use spoke_mqtt::websocket;
 
 use super::Shared;
 use super::auth::verify_token;
@@ -201,13 +204,14 @@ fn respond(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
         .unwrap_or_default()
 }
 
-/// Serves one HTTPS connection.
-pub async fn serve<S>(stream: S, shared: Weak<Shared>)
+/// Serves one HTTPS connection from `peer`.
+pub async fn serve<S>(stream: S, shared: Weak<Shared>, peer: PeerInfo)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
         let shared = shared.clone();
+        let peer = peer.clone();
         async move {
             let Some(shared) = shared.upgrade() else {
                 return Ok::<_, Infallible>(respond(
@@ -215,6 +219,13 @@ where
                     &json!({"message": "edge hub stopping"}),
                 ));
             };
+            if request.uri().path() == websocket::PATH {
+                let response = match websocket::upgrade(&mut request, &shared.server, peer) {
+                    Ok(switching) => switching.map(|()| Full::new(Bytes::new())),
+                    Err(e) => respond(StatusCode::BAD_REQUEST, &json!({"message": e.to_string()})),
+                };
+                return Ok(response);
+            }
             let response = match call(&shared, request).await {
                 Ok(answer) => respond(StatusCode::OK, &answer),
                 Err(e) => respond(e.status, &json!({"message": e.message})),
@@ -224,6 +235,7 @@ where
     });
     if let Err(e) = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
         .await
     {
         tracing::debug!(error = %e, "edge hub HTTPS connection ended with an error");

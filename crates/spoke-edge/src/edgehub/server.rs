@@ -1,7 +1,7 @@
 //! Start-up and the listeners of the edge hub: MQTT over TLS on `bind:mqtt_port` and HTTPS on
-//! `bind:https_port` (module-to-module methods, `https.rs`), with a server certificate for
-//! `hostname` (and the bind address, and `localhost`) issued by the edge CA, and the
-//! Prometheus metrics over plain HTTP on `bind:metrics_port` (`GET /metrics`).
+//! `bind:https_port` (MQTT over WebSocket and module-to-module methods, `https.rs`), with a
+//! server certificate for `hostname` (and the bind address, and `localhost`) issued by the
+//! edge CA, and the Prometheus metrics over plain HTTP on `bind:metrics_port` (`GET /metrics`).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -274,15 +274,15 @@ impl EdgeHub {
     }
 }
 
-/// Serves HTTPS connections until `shutdown` is set.
+/// Serves HTTPS connections (methods, MQTT over WebSocket) until `shutdown` is set.
 async fn serve_https(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     shared: Weak<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    spoke_mqtt::listener::accept_loop(listener, acceptor, "HTTPS", shutdown, move |tls, _peer| {
-        super::https::serve(tls, shared.clone())
+    spoke_mqtt::listener::accept_loop(listener, acceptor, "HTTPS", shutdown, move |tls, peer| {
+        super::https::serve(tls, shared.clone(), peer)
     })
     .await;
 }

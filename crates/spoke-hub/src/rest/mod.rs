@@ -7,7 +7,7 @@ mod auth;
 mod body;
 mod c2d;
 mod devices;
-mod error;
+pub(crate) mod error;
 mod events;
 mod methods;
 mod query;
@@ -79,6 +79,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
             post(c2d::abandon_feedback),
         )
         .route("/events", get(events::stream_events))
-        .route("/$iothub/websocket", get(crate::mqtt::websocket::upgrade))
+        .route(
+            spoke_mqtt::websocket::PATH,
+            get(crate::mqtt::websocket::upgrade),
+        )
         .with_state(hub)
 }
