@@ -226,6 +226,44 @@ async fn new_routes_apply_to_new_messages_and_queued_ones_still_arrive() {
 }
 
 #[tokio::test]
+async fn a_module_s_messages_keep_their_order_with_many_in_flight() {
+    const N: usize = 2000;
+    let route = "FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint(\"/modules/receiver/inputs/in\")";
+    let edge = start(routing(&[("r", route, None)])).await;
+    let (_receiver, mut inputs) = edge.module("receiver").await;
+    let (sender, mut sender_loop) = {
+        let (client, mut events) = raw_module(&edge, "sender");
+        // Many PUBLISHes in flight at once: the edge hub handles them concurrently.
+        events.mqtt_options.set_inflight(200);
+        (client, events)
+    };
+    let polling = tokio::spawn(async move {
+        let mut acked = 0;
+        while acked < N {
+            match sender_loop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => acked += 1,
+                Ok(_) => {}
+                Err(e) => panic!("sender connection: {e}"),
+            }
+        }
+    });
+    let topic = "devices/edge/modules/sender/messages/events/%24.on=out";
+    for seq in 0..N {
+        sender
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, seq.to_string())
+            .await
+            .unwrap();
+    }
+    for seq in 0..N {
+        let (input, message) = next_input(&mut inputs).await;
+        assert_eq!(input, "in");
+        assert_eq!(message.body, seq.to_string().as_bytes(), "message {seq}");
+    }
+    tokio::time::timeout(WAIT, polling).await.unwrap().unwrap();
+    edge.hub.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_module_may_not_publish_as_another() {
     let edge = start(routing(&[])).await;
     let (other, mut events) = edge.module("other").await;

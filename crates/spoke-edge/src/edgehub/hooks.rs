@@ -21,6 +21,7 @@ use super::Shared;
 use super::auth;
 use super::cloud::CloudError;
 use super::local;
+use super::order::{ArrivalOrder, Turn};
 use super::sessions::FileSessionStore;
 
 /// An authenticated module connection.
@@ -30,6 +31,8 @@ pub struct ModuleClient {
     pub identity: Identity,
     /// The module.
     pub module: ModuleId,
+    /// The order its messages arrive in.
+    order: ArrivalOrder,
 }
 
 /// See the module documentation.
@@ -97,6 +100,7 @@ impl Hooks for EdgeHooks {
         let client = ModuleClient {
             identity: login.identity,
             module,
+            order: ArrivalOrder::default(),
         };
         if !local::may_connect(&shared, &client) {
             tracing::info!(identity = %client.identity, "edge hub connection refused by the mqttBroker policy");
@@ -137,7 +141,36 @@ impl Hooks for EdgeHooks {
         }
     }
 
-    async fn publish(&self, client: &ModuleClient, publish: Publish) -> Result<(), PublishError> {
+    fn publish(
+        &self,
+        client: &ModuleClient,
+        publish: Publish,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send {
+        // Taken now, as the PUBLISH arrives; the returned future runs concurrently with the
+        // connection's other PUBLISHes.
+        let turn = client.order.take();
+        self.handle_publish(client, publish, turn)
+    }
+
+    fn connected(&self, client: &ModuleClient, _session_present: bool) {
+        if let Some(shared) = self.shared() {
+            shared.router.wake(&client.identity.client_id());
+        }
+    }
+
+    fn disconnected(&self, client: &ModuleClient, reason: DisconnectReason) {
+        tracing::debug!(identity = %client.identity, ?reason, "edge hub connection closed");
+    }
+}
+
+impl EdgeHooks {
+    /// What an inbound PUBLISH means; `turn` is its place in the connection's order.
+    async fn handle_publish(
+        &self,
+        client: &ModuleClient,
+        publish: Publish,
+        turn: Turn,
+    ) -> Result<(), PublishError> {
         let shared = self.shared().ok_or_else(unavailable)?;
         if local::is_custom(&publish.topic) {
             return local::publish(&shared, client, &publish);
@@ -165,7 +198,7 @@ impl Hooks for EdgeHooks {
                         module: client.module.to_string(),
                     },
                 };
-                shared.router.route(&source, &message).await
+                shared.router.route(&source, &message, turn).await
             }
             DeviceTopic::TwinGet { rid } => {
                 let client = client.clone();
@@ -221,16 +254,6 @@ impl Hooks for EdgeHooks {
                 Ok(())
             }
         }
-    }
-
-    fn connected(&self, client: &ModuleClient, _session_present: bool) {
-        if let Some(shared) = self.shared() {
-            shared.router.wake(&client.identity.client_id());
-        }
-    }
-
-    fn disconnected(&self, client: &ModuleClient, reason: DisconnectReason) {
-        tracing::debug!(identity = %client.identity, ?reason, "edge hub connection closed");
     }
 }
 

@@ -24,6 +24,7 @@ mod https;
 mod local;
 mod methods;
 mod metrics;
+mod order;
 mod pump;
 mod router;
 mod server;

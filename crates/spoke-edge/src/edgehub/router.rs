@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use super::EdgeServer;
 use super::envelope;
 use super::metrics::{Gauges, Metrics, QueueReading};
+use super::order::Turn;
 use super::pump::{self, Delivery, Refused};
 use super::upstream::UpstreamLink;
 
@@ -134,10 +135,13 @@ impl Router {
     }
 
     /// Routes a message from `source`; resolves once it is stored for every destination.
+    /// It enters the queues in `turn` (its place in its connection's order), and the turn is
+    /// released as soon as it has its place in every queue.
     pub async fn route(
         &self,
         source: &MessageSource,
         message: &Message,
+        mut turn: Turn,
     ) -> Result<(), PublishError> {
         self.metrics.received();
         let routing = self.routing();
@@ -150,24 +154,29 @@ impl Router {
         let payload = envelope::encode(message);
         let now = self.clock.now_ms();
         let default_ttl = routing.ttl_secs;
-        let enqueues = destinations.iter().map(|d| {
-            let payload = payload.clone();
-            async move {
-                let queue = self.endpoint(&d.sink).await?;
-                let ttl = d.ttl_secs.map_or(default_ttl, i64::from);
-                let expires = (ttl >= 0).then(|| now.saturating_add(ttl.saturating_mul(1000)));
-                // Routes without a priority (`DEFAULT_PRIORITY`) share the lowest queue, 9.
-                let priority = d.priority.min(MAX_ROUTE_PRIORITY);
-                queue.enqueue(priority, payload, now, expires).await
-            }
-        });
-        futures_util::future::try_join_all(enqueues)
+        let not_stored = |e: QueueError| {
+            tracing::warn!(error = %e, "message not stored");
+            PublishError::Unavailable(format!("message store: {e}"))
+        };
+        turn.wait().await;
+        let mut stored = Vec::with_capacity(destinations.len());
+        for d in &destinations {
+            let queue = self.endpoint(&d.sink).await.map_err(not_stored)?;
+            let ttl = d.ttl_secs.map_or(default_ttl, i64::from);
+            let expires = (ttl >= 0).then(|| now.saturating_add(ttl.saturating_mul(1000)));
+            // Routes without a priority (`DEFAULT_PRIORITY`) share the lowest queue, 9.
+            let priority = d.priority.min(MAX_ROUTE_PRIORITY);
+            let durable = queue
+                .submit(priority, payload.clone(), now, expires)
+                .await
+                .map_err(not_stored)?;
+            stored.push(durable);
+        }
+        turn.release();
+        futures_util::future::try_join_all(stored)
             .await
             .map(|_| ())
-            .map_err(|e| {
-                tracing::warn!(error = %e, "message not stored");
-                PublishError::Unavailable(format!("message store: {e}"))
-            })
+            .map_err(not_stored)
     }
 
     /// The queue of `sink`, created with its delivery loop on first use.

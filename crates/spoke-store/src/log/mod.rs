@@ -302,6 +302,17 @@ impl LogHandle {
     ///
     /// If the future is dropped before it resolves, the record may or may not be appended.
     pub async fn append(&self, payload: Bytes, timestamp_ms: i64) -> Result<u64, LogError> {
+        self.submit(payload, timestamp_ms).await?.await
+    }
+
+    /// [`LogHandle::append`] in two steps: resolves once the record has its place in the log
+    /// (after every record submitted before, before every one submitted after), with a future
+    /// of its offset once it is durable.
+    pub async fn submit(
+        &self,
+        payload: Bytes,
+        timestamp_ms: i64,
+    ) -> Result<impl Future<Output = Result<u64, LogError>> + Send + 'static, LogError> {
         check_len(&payload)?;
         let (reply, rx) = oneshot::channel();
         self.send(Command::Append {
@@ -309,7 +320,7 @@ impl LogHandle {
             reply,
         })
         .await?;
-        rx.await.map_err(|_| LogError::Closed)?
+        Ok(async move { rx.await.map_err(|_| LogError::Closed)? })
     }
 
     /// Appends records (payload, timestamp) with consecutive offsets, all in one segment, and

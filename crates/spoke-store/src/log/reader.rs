@@ -353,14 +353,12 @@ impl Cursor {
                         Some(_) => self.damaged(CorruptReason::Truncated),
                     };
                 }
-                Decoded::Incomplete(needed) => {
-                    match read_block(&self.file, self.pos, needed.max(READ_AHEAD)) {
-                        Ok((fresh, short)) => {
-                            (block, block_pos, block_short) = (fresh, self.pos, short);
-                        }
-                        Err(e) => break ChunkEnd::Failed(LogError::io(&self.path, e)),
+                Decoded::Incomplete(needed) => match read_block(&self.file, self.pos, needed) {
+                    Ok((fresh, short)) => {
+                        (block, block_pos, block_short) = (fresh, self.pos, short);
                     }
-                }
+                    Err(e) => break ChunkEnd::Failed(LogError::io(&self.path, e)),
+                },
                 Decoded::Corrupt(reason) => break self.damaged(reason),
             }
         };
@@ -380,8 +378,14 @@ impl Cursor {
     }
 }
 
-/// Reads up to `len` bytes at `pos`; the flag tells whether the file ended first.
-fn read_block(file: &File, pos: u64, len: usize) -> io::Result<(Bytes, bool)> {
+/// Reads at least `needed` bytes at `pos`, and ahead up to [`READ_AHEAD`] bytes that the file
+/// has (the buffer is zeroed first: reading ahead past the end of a file that a writer is
+/// appending to would cost a 256 KiB memset per read); the flag tells whether the file ended
+/// before `needed` bytes, or before the bytes it held when the read began.
+fn read_block(file: &File, pos: u64, needed: usize) -> io::Result<(Bytes, bool)> {
+    let available =
+        usize::try_from(file.metadata()?.len().saturating_sub(pos)).unwrap_or(usize::MAX);
+    let len = needed.max(available.min(READ_AHEAD));
     let mut buf = vec![0; len];
     let mut filled = 0;
     while filled < len {

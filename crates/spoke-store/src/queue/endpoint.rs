@@ -115,6 +115,22 @@ impl EndpointQueue {
         enqueued_ms: i64,
         expires_at_ms: Option<i64>,
     ) -> Result<(), QueueError> {
+        self.submit(priority, payload, enqueued_ms, expires_at_ms)
+            .await?
+            .await
+    }
+
+    /// [`EndpointQueue::enqueue`] in two steps: resolves once the message has its place in
+    /// its priority's order (after every message submitted before, before every one submitted
+    /// after), with a future that resolves once it is durable. Callers that must keep an order
+    /// submit one message at a time and await the durability of many together.
+    pub async fn submit(
+        &self,
+        priority: u8,
+        payload: Bytes,
+        enqueued_ms: i64,
+        expires_at_ms: Option<i64>,
+    ) -> Result<impl Future<Output = Result<(), QueueError>> + Send + 'static, QueueError> {
         let p = check_priority(priority)?;
         self.check_open()?;
         let record = codec::encode_record(expires_at_ms, &payload);
@@ -126,18 +142,22 @@ impl EndpointQueue {
             .reserve((FRAME_OVERHEAD + record.len()) as u64)
             .await?;
         let log = self.log(p).await?;
-        let offset = log
-            .append(record, enqueued_ms)
+        let durable = log
+            .submit(record, enqueued_ms)
             .await
             .map_err(|e| self.log_error(e))?;
-        drop(reservation);
-        let meta = Meta {
-            enqueued_ms,
-            expires_at_ms,
-        };
-        self.core().lane_mut(p).learn(offset, meta);
-        self.inner.arrived.notify_waiters();
-        Ok(())
+        let queue = self.clone();
+        Ok(async move {
+            let offset = durable.await.map_err(|e| queue.log_error(e))?;
+            drop(reservation);
+            let meta = Meta {
+                enqueued_ms,
+                expires_at_ms,
+            };
+            queue.core().lane_mut(p).learn(offset, meta);
+            queue.inner.arrived.notify_waiters();
+            Ok(())
+        })
     }
 
     /// Waits until at least one unexpired entry is available, then returns up to `max`

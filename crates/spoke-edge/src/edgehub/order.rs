@@ -1,0 +1,98 @@
+//! Arrival order of one connection's messages through routing.
+//!
+//! The MQTT server handles a connection's `PUBLISH`es concurrently (so that they share disk
+//! syncs) and acknowledges them in order; without more, two messages could reach the queues in
+//! either order. A [`Turn`] is taken when a `PUBLISH` arrives, in arrival order; routing waits for
+//! it before handing the message to the queues and releases it right after, so that every
+//! queue gets a connection's messages in the order they arrived, while their disk syncs still
+//! overlap.
+//!
+//! The turns form a chain of one-shot channels: each holds the receiver its predecessor
+//! releases and the sender its successor waits on, so a release wakes exactly one waiter.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+
+/// The arrival order of one connection (cheap to clone: shared).
+#[derive(Debug, Clone)]
+pub struct ArrivalOrder {
+    /// What the next turn waits on: released by the latest turn taken.
+    last: Arc<Mutex<oneshot::Receiver<()>>>,
+}
+
+impl Default for ArrivalOrder {
+    fn default() -> Self {
+        let (_released, rx) = oneshot::channel();
+        Self {
+            last: Arc::new(Mutex::new(rx)),
+        }
+    }
+}
+
+impl ArrivalOrder {
+    /// The turn of the message arriving now, after every turn taken before.
+    pub fn take(&self) -> Turn {
+        let (release, next) = oneshot::channel();
+        let previous = std::mem::replace(
+            &mut *self.last.lock().unwrap_or_else(PoisonError::into_inner),
+            next,
+        );
+        Turn {
+            previous: Some(previous),
+            release,
+        }
+    }
+}
+
+/// One message's place in its connection's order; dropping it lets the next one go.
+#[derive(Debug)]
+pub struct Turn {
+    previous: Option<oneshot::Receiver<()>>,
+    release: oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Resolves once every earlier turn has been released (or dropped: its message went
+    /// nowhere, or its connection is closing). Cancel safe.
+    pub async fn wait(&mut self) {
+        if let Some(previous) = &mut self.previous {
+            let _ = previous.await;
+            self.previous = None;
+        }
+    }
+
+    /// Lets the next turn go.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt as _;
+
+    #[tokio::test]
+    async fn turns_go_in_the_order_they_were_taken() {
+        let order = ArrivalOrder::default();
+        let mut first = order.take();
+        let mut second = order.take();
+        let mut third = order.take();
+        assert!(
+            second.wait().now_or_never().is_none(),
+            "second waits for first"
+        );
+        first.wait().await;
+        first.release();
+        assert!(
+            third.wait().now_or_never().is_none(),
+            "third waits for second"
+        );
+        second.wait().await;
+        drop(second);
+        third.wait().await;
+        third.release();
+        order.take().wait().await;
+    }
+}
