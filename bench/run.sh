@@ -32,8 +32,9 @@ SOURCES=127.0.0.141,127.0.0.142,127.0.0.143,127.0.0.144
 SEED=spoke-bench
 HUB_USERNAME='{host}/{id}/?api-version=2021-04-12'
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # Open files: 10,000 connections on each side of loopback plus slack.
 ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -56,28 +57,12 @@ LOADGEN=$ROOT/target/release/spoke-loadgen
 WORK=$(mktemp -d /tmp/spoke-bench.XXXXXX)
 HUB_PID=
 MOSQ_PID=
-# stop_pid PID: SIGTERM, then SIGKILL after 10 s.
-stop_pid() {
-    [[ -n $1 ]] || return 0
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null || true
-}
 cleanup() {
     stop_pid "$HUB_PID"
     stop_pid "$MOSQ_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# wait_port IP PORT: until a TCP connect succeeds (at most 30 s).
-wait_port() {
-    for _ in $(seq 300); do
-        if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    die "nothing listening on $1:$2 after 30 s"
-}
 
 # --- Spoke Hub -----------------------------------------------------------------------------
 start_hub() {
@@ -93,35 +78,7 @@ start_hub
 # --- mosquitto -----------------------------------------------------------------------------
 log "making mosquitto's CA and server certificate"
 M=$WORK/mosquitto
-mkdir -p "$M"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -keyout "$M/ca.key" -out "$M/ca.pem" -subj "/CN=spoke-bench mosquitto CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$M/server.key" -out "$M/server.csr" -subj "/CN=$MOSQ_IP" 2>/dev/null
-printf 'subjectAltName=IP:%s,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
-    "$MOSQ_IP" >"$M/server.ext"
-openssl x509 -req -in "$M/server.csr" -CA "$M/ca.pem" -CAkey "$M/ca.key" -CAcreateserial \
-    -days 2 -extfile "$M/server.ext" -out "$M/server.pem" 2>/dev/null
-# persistence false: mosquitto keeps nothing on disk (it acknowledges from memory; the hub
-# acknowledges after a durable write). max_inflight_messages/max_queued_messages only bound
-# messages mosquitto sends to subscribers (none here): the defaults are kept, written out.
-cat >"$M/mosquitto.conf" <<EOF
-per_listener_settings false
-listener 8883 $MOSQ_IP
-cafile $M/ca.pem
-certfile $M/server.pem
-keyfile $M/server.key
-allow_anonymous true
-persistence false
-max_connections -1
-max_inflight_messages 20
-max_queued_messages 1000
-set_tcp_nodelay true
-user root
-log_dest stderr
-log_type error
-log_type warning
-EOF
+mosquitto_config "$M" "$MOSQ_IP"
 start_mosquitto() {
     log "starting mosquitto on $MOSQ_IP"
     "$MOSQUITTO" -c "$M/mosquitto.conf" >>"$WORK/mosquitto.log" 2>&1 &

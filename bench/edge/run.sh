@@ -32,8 +32,9 @@ EDGE_BIND=127.0.0.82
 DEVICE=edge1
 TICKS=$(getconf CLK_TCK)
 
-log() { printf '[edge-bench] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_NAME=edge-bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 for tool in python3 jq readelf; do
     command -v "$tool" >/dev/null || die "$tool not installed"
@@ -77,60 +78,14 @@ EDGE_BIN=${EDGE_BIN:-$REL/spoke-edge}
 WORK=$(mktemp -d /tmp/spoke-edge-bench.XXXXXX)
 HUB_PID=
 EDGE_PID=
-MODULE_PGIDS=()
-# stop_pid PID: SIGTERM, then SIGKILL after 10 s.
-stop_pid() {
-    [[ -n $1 ]] || return 0
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null || true
-}
-# children_of PID: the live children of PID (from /proc/*/stat, without forking per process).
-children_of() {
-    local stat line state ppid pid
-    for stat in /proc/[0-9]*/stat; do
-        read -r line 2>/dev/null <"$stat" || continue
-        # Fields 3 (state) and 4 (ppid) follow the ")" that ends the command name.
-        read -r state ppid _ <<<"${line##*) }"
-        if [[ $ppid == "$1" && $state != Z ]]; then
-            pid=${stat#/proc/}
-            echo "${pid%/stat}"
-        fi
-    done
-}
 cleanup() {
-    # Module processes lead their own process groups and outlive spoke-edge by design:
-    # note them first, stop the daemon, then stop the groups.
-    if [[ -n $EDGE_PID ]]; then
-        mapfile -t MODULE_PGIDS < <(children_of "$EDGE_PID")
-    fi
-    stop_pid "$EDGE_PID"
-    local pgid
-    for pgid in "${MODULE_PGIDS[@]}"; do
-        kill -TERM -- "-$pgid" "$pgid" 2>/dev/null || true
-    done
-    (( ${#MODULE_PGIDS[@]} == 0 )) || sleep 0.5
-    for pgid in "${MODULE_PGIDS[@]}"; do
-        kill -KILL -- "-$pgid" "$pgid" 2>/dev/null || true
-    done
+    stop_edge "$EDGE_PID"
     stop_pid "$HUB_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# wait_port IP PORT: until a TCP connect succeeds (at most 30 s).
-wait_port() {
-    for _ in $(seq 300); do
-        if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    die "nothing listening on $1:$2 after 30 s"
-}
-for port in 8883 443; do
-    if (exec 3<>"/dev/tcp/$HUB_IP/$port") 2>/dev/null; then
-        die "$HUB_IP:$port is already in use"
-    fi
-done
+require_free "$HUB_IP" 8883 443
 
 log "starting spoke-hub on $HUB_IP"
 HUB_DIR=$WORK/hub
@@ -147,17 +102,7 @@ SPOKE=$REL/spoke
 "$SPOKE" device create "$DEVICE" --edge >/dev/null
 DEVICE_CS=$("$SPOKE" device connection-string "$DEVICE")
 EDGE_DATA=$WORK/edge-data
-cat >"$WORK/edge.toml" <<EOF
-hostname = "$EDGE_BIND"
-bind = "$EDGE_BIND"
-trust_bundle_cert = "file://$HUB_DIR/ca.pem"
-data_dir = "$EDGE_DATA"
-[provisioning]
-source = "manual"
-connection_string = "$DEVICE_CS"
-[runtime]
-kind = "process"
-EOF
+write_edge_config "$WORK/edge.toml" "$EDGE_BIND" "$HUB_DIR/ca.pem" "$EDGE_DATA" "$DEVICE_CS"
 
 # The base deployment: two process modules.
 if [[ $MODULES == samples ]]; then

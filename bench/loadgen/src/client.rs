@@ -86,9 +86,17 @@ impl Client {
         }
     }
 
-    /// A packet already received and buffered, without waiting for more bytes.
-    pub fn buffered_packet(&mut self) -> anyhow::Result<Option<Packet>> {
-        codec::decode(&mut self.rbuf, MAX_PACKET).context("decode")
+    /// The next packet and every one already buffered behind it, or `None` once the server
+    /// closed the connection. Cancel safe, as [`Client::read_packet`].
+    pub async fn read_burst(&mut self) -> anyhow::Result<Option<Vec<Packet>>> {
+        let Some(first) = self.read_packet().await? else {
+            return Ok(None);
+        };
+        let mut packets = vec![first];
+        while let Some(packet) = codec::decode(&mut self.rbuf, MAX_PACKET).context("decode")? {
+            packets.push(packet);
+        }
+        Ok(Some(packets))
     }
 
     /// Sends DISCONNECT and closes the TLS session (best effort).

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use bytes::Bytes;
-use spoke_core::sas;
+use spoke_core::{ids, sas};
 
 /// Identity options of the MQTT modes.
 #[derive(Debug, clap::Args)]
@@ -26,11 +26,19 @@ pub struct IdentityArgs {
     pub topic: String,
     /// Send a device SAS token as password, signed with the key derived from this seed (the
     /// seed given to `provision`). Needs a user name.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sas_key")]
     pub sas_key_seed: Option<String>,
+    /// Send a SAS token as password, signed with this base64 key (a module's key on an edge
+    /// hub: client id `{device}/{module}`). Needs a user name.
+    #[arg(long)]
+    pub sas_key: Option<String>,
     /// Lifetime of the SAS tokens.
     #[arg(long, default_value_t = 3600)]
     pub sas_ttl_secs: u64,
+    /// The `{host}` of the templates and SAS resources, when not the server's name: an edge
+    /// hub's modules name their IoT hub there, not the gateway they connect to.
+    #[arg(long)]
+    pub hub_hostname: Option<String>,
 }
 
 /// The credentials and topic of one connection.
@@ -57,12 +65,12 @@ pub struct Identities<'a> {
 impl<'a> Identities<'a> {
     /// Identities for the server named `host`.
     pub fn new(args: &'a IdentityArgs, host: String) -> anyhow::Result<Self> {
-        if args.sas_key_seed.is_some() && args.username.is_empty() {
+        if (args.sas_key_seed.is_some() || args.sas_key.is_some()) && args.username.is_empty() {
             anyhow::bail!("--sas-key-seed needs --username (MQTT sends a password only with one)");
         }
         Ok(Self {
             args,
-            host,
+            host: args.hub_hostname.clone().unwrap_or(host),
             expiry: unix_now() + args.sas_ttl_secs,
         })
     }
@@ -72,12 +80,18 @@ impl<'a> Identities<'a> {
         let client_id = expand(&self.args.client_id, index, "", &self.host);
         let username = (!self.args.username.is_empty())
             .then(|| expand(&self.args.username, index, &client_id, &self.host));
-        let password = match &self.args.sas_key_seed {
+        let key = match (&self.args.sas_key_seed, &self.args.sas_key) {
+            (Some(seed), _) => Some(device_key(seed, &client_id)),
+            (None, key) => key.clone(),
+        };
+        let password = match key {
             None => None,
-            Some(seed) => {
-                let uri = format!("{}/devices/{client_id}", self.host);
-                let token = sas::device_token(&uri, &device_key(seed, &client_id), self.expiry)
-                    .context("cannot sign a device token")?;
+            Some(key) => {
+                let identity = ids::Identity::from_client_id(&client_id)
+                    .with_context(|| format!("client id {client_id} names no identity"))?;
+                let uri = sas::resource_uri(&self.host, &identity);
+                let token = sas::device_token(&uri, &key, self.expiry)
+                    .context("cannot sign a SAS token")?;
                 Some(Bytes::from(token))
             }
         };
@@ -119,7 +133,9 @@ mod tests {
             username: username.into(),
             topic: "devices/{id}/messages/events/".into(),
             sas_key_seed: seed.map(Into::into),
+            sas_key: None,
             sas_ttl_secs: 60,
+            hub_hostname: None,
         }
     }
 
@@ -153,6 +169,31 @@ mod tests {
                     unix_now()
                 )
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_module_token_covers_the_module_resource() {
+        let mut args = args("{host}/{id}/?api-version=2021-04-12", None);
+        args.client_id = "edge1/pub".into();
+        let key = device_key("any", "edge1/pub");
+        args.sas_key = Some(key.clone());
+        args.hub_hostname = Some("edge.local".into());
+        let ids = Identities::new(&args, "127.0.0.2".into()).unwrap();
+        let id = ids.get(0).unwrap();
+        assert_eq!(
+            id.username.as_deref(),
+            Some("edge.local/edge1/pub/?api-version=2021-04-12")
+        );
+        let token = std::str::from_utf8(id.password.as_ref().unwrap()).unwrap();
+        let token = sas::SasToken::parse(token).unwrap();
+        token
+            .verify(&sas::decode_key(&key).unwrap(), unix_now())
+            .unwrap();
+        assert!(
+            token
+                .string_to_sign()
+                .starts_with("edge.local%2Fdevices%2Fedge1%2Fmodules%2Fpub\n")
         );
     }
 

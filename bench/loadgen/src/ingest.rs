@@ -34,42 +34,107 @@ pub struct IngestArgs {
     /// Number of connections (devices).
     #[arg(long, default_value_t = 1000)]
     connections: usize,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// How the publishing modes publish and measure.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
     /// Payload size of each message in bytes.
     #[arg(long, default_value_t = 200)]
-    payload_size: usize,
-    /// Unacknowledged messages allowed per connection.
+    pub payload_size: usize,
+    /// Unacknowledged messages allowed per publishing connection.
     #[arg(long, default_value_t = 16)]
-    window: usize,
+    pub window: usize,
     /// Seconds of publishing before measuring starts.
     #[arg(long, default_value_t = 5)]
-    warmup_secs: u64,
+    pub warmup_secs: u64,
     /// Seconds measured.
     #[arg(long, default_value_t = 20)]
-    duration_secs: u64,
-    /// Seconds allowed after the measurement for owed PUBACKs.
+    pub duration_secs: u64,
+    /// Seconds allowed after the measurement for what is still owed.
     #[arg(long, default_value_t = 10)]
-    drain_secs: u64,
+    pub drain_secs: u64,
     /// Pid of the server, whose CPU time over the measured window is reported.
     #[arg(long)]
-    server_pid: Option<u32>,
+    pub server_pid: Option<u32>,
+}
+
+impl LoadArgs {
+    /// The timeline, starting now.
+    pub fn schedule(&self) -> Schedule {
+        Schedule::starting_now(
+            Duration::from_secs(self.warmup_secs),
+            Duration::from_secs(self.duration_secs),
+            Duration::from_secs(self.drain_secs),
+        )
+    }
+
+    /// The window, within what MQTT packet ids allow.
+    pub fn window(&self) -> usize {
+        self.window.clamp(1, 65_535)
+    }
+
+    /// The measured window in seconds.
+    pub fn window_secs(&self) -> f64 {
+        self.duration_secs.max(1) as f64
+    }
 }
 
 /// When a connection publishes and what it counts.
 #[derive(Debug, Clone, Copy)]
-struct Schedule {
-    measure_from: Instant,
-    measure_until: Instant,
-    drain_until: Instant,
+pub struct Schedule {
+    /// Start of the measured window.
+    pub measure_from: Instant,
+    /// End of the measured window, when publishing stops.
+    pub measure_until: Instant,
+    /// Deadline for what is still owed after the window.
+    pub drain_until: Instant,
 }
 
-/// What one connection did.
+impl Schedule {
+    /// A schedule starting now: `warmup` unmeasured, `duration` measured, `drain` to finish.
+    pub fn starting_now(warmup: Duration, duration: Duration, drain: Duration) -> Self {
+        let measure_from = Instant::now() + warmup;
+        let measure_until = measure_from + duration;
+        Self {
+            measure_from,
+            measure_until,
+            drain_until: measure_until + drain,
+        }
+    }
+
+    /// Whether `at` falls in the measured window.
+    pub fn measures(&self, at: Instant) -> bool {
+        at >= self.measure_from && at < self.measure_until
+    }
+}
+
+/// What one publishing connection did.
 #[derive(Debug, Default)]
-struct Outcome {
-    sent: u64,
-    acked_in_window: u64,
-    latencies: Latencies,
-    unacked_at_end: usize,
-    errors: Errors,
+pub struct Outcome {
+    /// PUBLISHes sent.
+    pub sent: u64,
+    /// PUBACKs received in the measured window.
+    pub acked_in_window: u64,
+    /// PUBLISH→PUBACK latencies of those.
+    pub latencies: Latencies,
+    /// PUBLISHes never acknowledged.
+    pub unacked_at_end: usize,
+    /// What went wrong.
+    pub errors: Errors,
+}
+
+impl Outcome {
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: Outcome) {
+        self.sent += other.sent;
+        self.acked_in_window += other.acked_in_window;
+        self.unacked_at_end += other.unacked_at_end;
+        self.latencies.merge(other.latencies);
+        self.errors.merge(other.errors);
+    }
 }
 
 /// Runs `ingest` and returns its report.
@@ -93,37 +158,24 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<Value> {
         connect.errors.total()
     );
 
-    let start = Instant::now();
-    let measure_from = start + Duration::from_secs(args.warmup_secs);
-    let measure_until = measure_from + Duration::from_secs(args.duration_secs);
-    let schedule = Schedule {
-        measure_from,
-        measure_until,
-        drain_until: measure_until + Duration::from_secs(args.drain_secs),
-    };
-    let cpu = tokio::spawn(cpu_over_window(args.server_pid, schedule));
-    let payload = payload(args.payload_size);
+    let load = &args.load;
+    let schedule = load.schedule();
+    let cpu = tokio::spawn(cpu_over_window(load.server_pid, schedule));
+    let payload = payload(load.payload_size);
     let mut tasks = JoinSet::new();
     for (index, client) in clients {
         let topic = topics[index].clone();
         let payload = payload.clone();
-        let window = args.window.clamp(1, 65_535);
-        tasks.spawn(publish_loop(client, topic, payload, window, schedule));
+        tasks.spawn(publish_loop(
+            client,
+            topic,
+            move || payload.clone(),
+            load.window(),
+            schedule,
+        ));
     }
-    let mut total = Outcome::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(outcome) => {
-                total.sent += outcome.sent;
-                total.acked_in_window += outcome.acked_in_window;
-                total.unacked_at_end += outcome.unacked_at_end;
-                total.latencies.merge(outcome.latencies);
-                total.errors.merge(outcome.errors);
-            }
-            Err(e) => total.errors.add(&anyhow::Error::new(e)),
-        }
-    }
-    let window_secs = args.duration_secs.max(1) as f64;
+    let mut total = join_outcomes(tasks).await;
+    let window_secs = load.window_secs();
     let rate = total.acked_in_window as f64 / window_secs;
     let (server_cpu, client_cpu) = cpu.await.unwrap_or((None, None));
     Ok(json!({
@@ -131,10 +183,10 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<Value> {
         "connections": args.connections,
         "connected": connect.connected,
         "connect_secs": connect.elapsed.as_secs_f64(),
-        "payload_size": args.payload_size,
-        "window": args.window,
-        "warmup_secs": args.warmup_secs,
-        "duration_secs": args.duration_secs,
+        "payload_size": load.payload_size,
+        "window": load.window,
+        "warmup_secs": load.warmup_secs,
+        "duration_secs": load.duration_secs,
         "sent": total.sent,
         "acked_in_window": total.acked_in_window,
         "msgs_per_sec": rate,
@@ -149,9 +201,24 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<Value> {
     }))
 }
 
+/// The merged outcomes of publishing tasks.
+pub async fn join_outcomes(mut tasks: JoinSet<Outcome>) -> Outcome {
+    let mut total = Outcome::default();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(outcome) => total.merge(outcome),
+            Err(e) => total.errors.add(&anyhow::Error::new(e)),
+        }
+    }
+    total
+}
+
 /// CPU seconds the server (if its pid is known) and this process used over the measured
 /// window.
-async fn cpu_over_window(server: Option<u32>, schedule: Schedule) -> (Option<f64>, Option<f64>) {
+pub async fn cpu_over_window(
+    server: Option<u32>,
+    schedule: Schedule,
+) -> (Option<f64>, Option<f64>) {
     let sample = || {
         (
             server.and_then(|pid| proc::cpu_secs(pid).ok()),
@@ -167,20 +234,29 @@ async fn cpu_over_window(server: Option<u32>, schedule: Schedule) -> (Option<f64
 }
 
 /// A JSON payload of exactly `size` bytes where possible (`{"p":"xxx…"}`).
-fn payload(size: usize) -> Bytes {
-    const FRAME: usize = r#"{"p":""}"#.len();
-    if size < FRAME {
-        return Bytes::from(vec![b'x'; size]);
-    }
-    Bytes::from(format!(r#"{{"p":"{}"}}"#, "x".repeat(size - FRAME)))
+pub fn payload(size: usize) -> Bytes {
+    padded_json("", size)
 }
 
-/// One connection's publishing: keeps `window` QoS 1 PUBLISHes unacknowledged until the
-/// measurement ends, then collects the owed PUBACKs until the drain deadline.
-async fn publish_loop(
+/// `{FIELDS"p":"xxx…"}` (`fields` empty or ending in a comma), padded to `size` bytes where
+/// possible; when `size` is too small, the shortest such object or, without fields, `size`
+/// bytes of `x`.
+pub fn padded_json(fields: &str, size: usize) -> Bytes {
+    let frame = r#"{"p":""}"#.len() + fields.len();
+    if size < frame && fields.is_empty() {
+        return Bytes::from(vec![b'x'; size]);
+    }
+    let pad = "x".repeat(size.saturating_sub(frame));
+    Bytes::from(format!(r#"{{{fields}"p":"{pad}"}}"#))
+}
+
+/// One connection's publishing: keeps `window` QoS 1 PUBLISHes (payloads from `next_payload`)
+/// unacknowledged until the measurement ends, then collects the owed PUBACKs until the drain
+/// deadline.
+pub async fn publish_loop(
     mut client: Client,
     topic: String,
-    payload: Bytes,
+    mut next_payload: impl FnMut() -> Bytes,
     window: usize,
     schedule: Schedule,
 ) -> Outcome {
@@ -202,7 +278,7 @@ async fn publish_loop(
                     qos_pid: QosPid::AtLeastOnce(id),
                     retain: false,
                     topic: topic.clone(),
-                    payload: payload.clone(),
+                    payload: next_payload(),
                 }));
                 inflight.insert(id.get(), now);
                 out.sent += 1;
@@ -219,9 +295,9 @@ async fn publish_loop(
         } else {
             schedule.drain_until
         };
-        let packet = match timeout_at(deadline.into(), client.read_packet()).await {
+        let packets = match timeout_at(deadline.into(), client.read_burst()).await {
             Err(_elapsed) => continue,
-            Ok(Ok(Some(packet))) => packet,
+            Ok(Ok(Some(packets))) => packets,
             Ok(Ok(None)) => {
                 out.errors
                     .add(&anyhow::anyhow!("server closed the connection"));
@@ -232,17 +308,8 @@ async fn publish_loop(
                 break;
             }
         };
-        let mut next = Some(packet);
-        while let Some(packet) = next {
-            on_packet(&packet, &mut inflight, &schedule, &mut out);
-            next = match client.buffered_packet() {
-                Ok(p) => p,
-                Err(e) => {
-                    out.errors.add(&e);
-                    out.unacked_at_end = inflight.len();
-                    return out;
-                }
-            };
+        for packet in &packets {
+            on_packet(packet, &mut inflight, &schedule, &mut out);
         }
     }
     out.unacked_at_end = inflight.len();
@@ -260,7 +327,7 @@ fn on_packet(
     match packet {
         Packet::Puback(id) => match inflight.remove(&id.get()) {
             Some(sent_at) => {
-                if now >= schedule.measure_from && now < schedule.measure_until {
+                if schedule.measures(now) {
                     out.acked_in_window += 1;
                     out.latencies.add(now - sent_at);
                 }
@@ -287,5 +354,7 @@ mod tests {
             assert_eq!(payload(size).len(), size);
         }
         assert_eq!(&payload(10)[..], br#"{"p":"xx"}"#);
+        assert_eq!(&padded_json(r#""s":1,"#, 16)[..], br#"{"s":1,"p":"xx"}"#);
+        assert_eq!(&padded_json(r#""s":1,"#, 3)[..], br#"{"s":1,"p":""}"#);
     }
 }

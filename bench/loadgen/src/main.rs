@@ -3,7 +3,8 @@
 //!
 //! Modes: `provision` (create devices on the hub over REST), `ingest` (QoS 1 telemetry from
 //! many connections: throughput and latency), `idle` (many idle TLS connections: the server's
-//! memory per connection). Each prints one JSON report on stdout and progress on stderr, and
+//! memory per connection), `relay` (QoS 1 publish → subscribe through the server: delivered
+//! messages per second and latency). Each prints one JSON report on stdout and progress on stderr, and
 //! ends by itself (durations and timeouts bound every phase). Only loopback addresses are
 //! accepted as targets.
 //!
@@ -21,6 +22,7 @@ mod idle;
 mod ingest;
 mod proc;
 mod provision;
+mod relay;
 mod stats;
 mod target;
 
@@ -47,6 +49,9 @@ enum Mode {
     Ingest(ingest::IngestArgs),
     /// Hold many idle connections; report how many are up and the server's KB per connection.
     Idle(idle::IdleArgs),
+    /// Relay QoS 1 messages from publishers to one subscriber; report delivered msgs/s and
+    /// publish→delivery latency.
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
             Mode::Provision(args) => provision::run(args).await,
             Mode::Ingest(args) => ingest::run(args).await,
             Mode::Idle(args) => idle::run(args).await,
+            Mode::Relay(args) => relay::run(args).await,
         }
     });
     match report {
