@@ -2,7 +2,9 @@
 //! Docker container: `spoke-edge` with the Docker runtime creates it on its network, with the
 //! workload socket bind-mounted; the module signs through it, resolves the edge device's
 //! hostname to the network's gateway, connects to the edge hub there, and its output reaches the
-//! hub through a route.
+//! hub through a route. Then, with real containers: a module that crashes is restarted after
+//! the back-off, and an update of that module replaces its container while the SDK module
+//! keeps its own.
 //!
 //! No registry is reachable, so the image is a `FROM scratch` root filesystem imported by the
 //! test (`runtime_support/image.rs`), and the container bind-mounts the host's `/usr` and the
@@ -35,6 +37,11 @@ client.patch_twin_reported_properties({"inContainer": True})
 client.send_message_to_output(Message("hello from a container"), "out")
 threading.Event().wait()
 "#;
+
+/// The id of the container named `name`, if there is one.
+async fn container_id(docker: &Docker, name: &str) -> Option<String> {
+    docker.inspect_container(name, None).await.ok()?.id
+}
 
 /// The directory holding the venv's interpreter installation (`.../versions/3.x.y`).
 fn interpreter_home(python: &Path) -> PathBuf {
@@ -103,6 +110,57 @@ async fn an_azure_sdk_module_in_a_container_talks_through_the_edge_hub() {
     hub.service
         .wait_twin("/twins/edge4/modules/pyc", |r| r["inContainer"] == true)
         .await;
+
+    // A module that exits with 3 under `on-failure` is restarted after the first back-off
+    // (10 s); adding it leaves the running module's container alone.
+    let pyc_container = container_id(&docker, "pyc").await;
+    assert!(pyc_container.is_some());
+    let shell = |script: &str| {
+        let options =
+            json!({"HostConfig": {"Binds": ["/usr:/usr:ro"]}, "Cmd": ["/bin/sh", "-c", script]});
+        json!({"version": "1.0", "type": "docker", "status": "running", "restartPolicy": "on-failure",
+            "settings": {"image": format!("{IMAGE}:1"), "createOptions": options.to_string()}})
+    };
+    let modules = json!({"pyc": module.clone(), "crasher": shell("exit 3")});
+    hub.service
+        .deploy("edge4", deployment(&modules, &routes))
+        .await;
+    let reported = hub
+        .service
+        .wait_reported("edge4", |r| {
+            r["modules"]["crasher"]["restartCount"].as_u64() >= Some(1)
+        })
+        .await;
+    assert_eq!(
+        reported["modules"]["crasher"]["exitCode"], 3,
+        "{reported:#}"
+    );
+    assert_eq!(container_id(&docker, "pyc").await, pyc_container);
+    let crasher_container = container_id(&docker, "crasher").await;
+
+    // Updating that module replaces its container; the other keeps running in its own.
+    let modules = json!({"pyc": module, "crasher": shell("trap 'exit 0' TERM; sleep 1000 & wait")});
+    hub.service
+        .deploy("edge4", deployment(&modules, &routes))
+        .await;
+    hub.service
+        .wait_reported("edge4", |r| {
+            r["lastDesiredVersion"].as_u64() >= Some(3)
+                && r["modules"]["crasher"]["runtimeStatus"] == "running"
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while container_id(&docker, "crasher")
+        .await
+        .is_none_or(|id| Some(id) == crasher_container)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "crasher's container not replaced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(container_id(&docker, "pyc").await, pyc_container);
 
     hub.service.remove_modules("edge4").await;
     stop_tx.send(()).unwrap();
