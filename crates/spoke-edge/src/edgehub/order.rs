@@ -8,17 +8,24 @@
 //! overlap.
 //!
 //! The turns form a chain of one-shot channels: each holds the receiver its predecessor
-//! releases and the sender its successor waits on, so a release wakes exactly one waiter.
+//! releases and the sender its successor waits on, so a release wakes exactly one waiter. A
+//! turn dropped before its own turn came (its message needed no queue, or failed early) hands
+//! its predecessor's receiver on to its successor, so the chain never skips a message still
+//! waiting.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
+/// What a turn passes on: nothing (go), or the predecessor still to wait for.
+#[derive(Debug)]
+struct Baton(Option<oneshot::Receiver<Baton>>);
+
 /// The arrival order of one connection (cheap to clone: shared).
 #[derive(Debug, Clone)]
 pub struct ArrivalOrder {
     /// What the next turn waits on: released by the latest turn taken.
-    last: Arc<Mutex<oneshot::Receiver<()>>>,
+    last: Arc<Mutex<oneshot::Receiver<Baton>>>,
 }
 
 impl Default for ArrivalOrder {
@@ -40,31 +47,43 @@ impl ArrivalOrder {
         );
         Turn {
             previous: Some(previous),
-            release,
+            release: Some(release),
         }
     }
 }
 
-/// One message's place in its connection's order; dropping it lets the next one go.
+/// One message's place in its connection's order; releasing or dropping it lets the next one
+/// go once every earlier one has.
 #[derive(Debug)]
 pub struct Turn {
-    previous: Option<oneshot::Receiver<()>>,
-    release: oneshot::Sender<()>,
+    /// The predecessor still to wait for; `None` once its turn came.
+    previous: Option<oneshot::Receiver<Baton>>,
+    release: Option<oneshot::Sender<Baton>>,
 }
 
 impl Turn {
-    /// Resolves once every earlier turn has been released (or dropped: its message went
-    /// nowhere, or its connection is closing). Cancel safe.
+    /// Resolves once every earlier turn has been released or dropped (a sender gone without
+    /// a word means its connection is closing: nothing to wait for). Cancel safe.
     pub async fn wait(&mut self) {
-        if let Some(previous) = &mut self.previous {
-            let _ = previous.await;
-            self.previous = None;
+        while let Some(previous) = &mut self.previous {
+            self.previous = match previous.await {
+                Ok(Baton(earlier)) => earlier,
+                Err(_) => None,
+            };
         }
     }
 
-    /// Lets the next turn go.
+    /// Lets the next turn go (after this one's predecessors, if it did not wait for them).
     pub fn release(self) {
-        let _ = self.release.send(());
+        drop(self);
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            let _ = release.send(Baton(self.previous.take()));
+        }
     }
 }
 
@@ -94,5 +113,20 @@ mod tests {
         third.wait().await;
         third.release();
         order.take().wait().await;
+    }
+
+    #[tokio::test]
+    async fn a_turn_dropped_early_does_not_let_later_ones_skip_earlier_ones() {
+        let order = ArrivalOrder::default();
+        let first = order.take();
+        let second = order.take();
+        let mut third = order.take();
+        drop(second);
+        assert!(
+            third.wait().now_or_never().is_none(),
+            "third still waits for first"
+        );
+        first.release();
+        third.wait().await;
     }
 }
