@@ -8,6 +8,7 @@
 //!   [`server::SessionStore`] traits through which an application (the Spoke hub, the edge
 //!   hub) plugs in authentication, policy and storage. Nothing here knows IoT Hub;
 //! - [`listener`]: TLS accept loops that feed connections to a [`server::Server`];
+//! - [`order`]: a connection's arrival order, for applications that store concurrently;
 //! - [`websocket`]: MQTT over WebSocket, upgraded from a request of a hyper HTTP server.
 //!
 //! [`fuzzing`] holds the entry points of the fuzz targets.
@@ -18,6 +19,7 @@
 pub mod codec;
 pub mod fuzzing;
 pub mod listener;
+pub mod order;
 pub mod server;
 pub mod session;
 pub mod topic;

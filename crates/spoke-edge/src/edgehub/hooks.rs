@@ -13,6 +13,7 @@ use spoke_core::message::Message;
 use spoke_core::route::MessageSource;
 use spoke_core::topic::{self, DeviceTopic, Subscription};
 use spoke_mqtt::codec::{ConnectReturnCode, Publish, QoS};
+use spoke_mqtt::order::{ArrivalOrder, Turn};
 use spoke_mqtt::server::{
     Authenticated, ConnectInfo, DisconnectReason, Hooks, PeerInfo, PublishError,
 };
@@ -21,7 +22,6 @@ use super::Shared;
 use super::auth;
 use super::cloud::CloudError;
 use super::local;
-use super::order::{ArrivalOrder, Turn};
 use super::sessions::FileSessionStore;
 
 /// An authenticated module connection.

@@ -24,7 +24,6 @@ mod https;
 mod local;
 mod methods;
 mod metrics;
-mod order;
 mod pump;
 mod router;
 mod server;

@@ -22,6 +22,7 @@ use spoke_core::message::Message;
 use spoke_core::route::{MessageSource, RouteTable, Sink};
 use spoke_core::topic;
 use spoke_mqtt::codec::QoS;
+use spoke_mqtt::order::Turn;
 use spoke_mqtt::server::{DeliverError, PublishError};
 use spoke_store::queue::{Clock, EndpointQueue, QueueError, QueueStore};
 use tokio::sync::Notify;
@@ -30,7 +31,6 @@ use tokio::task::JoinHandle;
 use super::EdgeServer;
 use super::envelope;
 use super::metrics::{Gauges, Metrics, QueueReading};
-use super::order::Turn;
 use super::pump::{self, Delivery, Refused};
 use super::upstream::UpstreamLink;
 

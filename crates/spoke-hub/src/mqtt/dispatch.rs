@@ -9,6 +9,7 @@ use serde_json::Value;
 use spoke_core::ids::Identity;
 use spoke_core::topic::{self, DeviceTopic};
 use spoke_mqtt::codec::{Publish, QoS, Will};
+use spoke_mqtt::order::Turn;
 use spoke_mqtt::server::PublishError;
 
 use super::Client;
@@ -19,8 +20,14 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// Handles one PUBLISH; resolves once it is durably handled.
-pub async fn publish(hub: &Hub, client: &Client, publish: Publish) -> Result<(), PublishError> {
+/// Handles one PUBLISH; resolves once it is durably handled. Telemetry enters the events log
+/// in `turn`, the PUBLISH's place in its connection's order.
+pub async fn publish(
+    hub: &Hub,
+    client: &Client,
+    publish: Publish,
+    turn: Turn,
+) -> Result<(), PublishError> {
     let parsed = DeviceTopic::parse(&publish.topic)
         .map_err(|e| PublishError::Forbidden(format!("topic {:?}: {e}", publish.topic)))?;
     let sender = match parsed.identity() {
@@ -29,7 +36,7 @@ pub async fn publish(hub: &Hub, client: &Client, publish: Publish) -> Result<(),
     };
     match parsed {
         DeviceTopic::Events { bag, .. } => {
-            store_event(hub, &sender, bag, publish.payload, false).await
+            store_event(hub, &sender, bag, publish.payload, false, turn).await
         }
         DeviceTopic::TwinGet { rid } => {
             let (status, body) = match hub.registry.device_twin_view(&client.identity).await {
@@ -127,13 +134,14 @@ async fn on_behalf_of(hub: &Hub, client: &Client, owner: Identity) -> Result<Sen
     }
 }
 
-/// Appends a telemetry event; resolves when it is durable.
+/// Appends a telemetry event in `turn`; resolves when it is durable.
 async fn store_event(
     hub: &Hub,
     sender: &Sender,
     bag: String,
     body: Bytes,
     will: bool,
+    mut turn: Turn,
 ) -> Result<(), PublishError> {
     if body.len() > MAX_MESSAGE_SIZE {
         return Err(PublishError::Forbidden(format!(
@@ -151,14 +159,18 @@ async fn store_event(
         bag,
         will,
     };
-    hub.events
-        .append(telemetry::encode(&header, &body), enqueued_ms)
+    let failed = |e| {
+        tracing::error!(error = %e, "cannot store telemetry");
+        PublishError::Unavailable("events log failure".into())
+    };
+    turn.wait().await;
+    let durable = hub
+        .events
+        .submit(telemetry::encode(&header, &body), enqueued_ms)
         .await
-        .map(|_| ())
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot store telemetry");
-            PublishError::Unavailable("events log failure".into())
-        })
+        .map_err(failed)?;
+    turn.release();
+    durable.await.map(|_| ()).map_err(failed)
 }
 
 /// Stores a lost connection's Will message as telemetry, if it names the client's own
@@ -170,7 +182,10 @@ pub async fn store_will(hub: &Hub, client: &Client, will: Will) {
             module,
             bag,
         }) if device == client.identity.device && module == client.identity.module => {
-            if let Err(e) = store_event(hub, &Sender::of(client), bag, will.payload, true).await {
+            // After everything the connection sent.
+            let turn = client.order.take();
+            let sender = Sender::of(client);
+            if let Err(e) = store_event(hub, &sender, bag, will.payload, true, turn).await {
                 tracing::warn!(identity = %client.identity, error = %e, "will message not stored");
             }
         }

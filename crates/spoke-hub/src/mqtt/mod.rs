@@ -19,6 +19,7 @@ use std::sync::{Arc, Weak};
 use spoke_core::ids::Identity;
 use spoke_core::topic::Subscription;
 use spoke_mqtt::codec::{ConnectReturnCode, Publish, QoS, Will};
+use spoke_mqtt::order::ArrivalOrder;
 use spoke_mqtt::server::{
     Authenticated, ConnectInfo, DisconnectReason, Hooks, PeerInfo, PublishError,
 };
@@ -42,6 +43,8 @@ pub struct Client {
     pub iot_edge: bool,
     /// Its Will message, stored as telemetry if the connection is lost.
     pub will: Option<Will>,
+    /// The order its messages arrive in (telemetry is stored in that order).
+    pub order: ArrivalOrder,
 }
 
 /// IoT Hub's behaviour plugged into the MQTT server.
@@ -101,6 +104,7 @@ impl Hooks for HubHooks {
                     auth_type: ok.auth_type,
                     iot_edge,
                     will: connect.will.clone(),
+                    order: ArrivalOrder::default(),
                 },
             }),
             Err(code) => {
@@ -133,12 +137,20 @@ impl Hooks for HubHooks {
         }
     }
 
-    async fn publish(&self, client: &Client, publish: Publish) -> Result<(), PublishError> {
-        let hub = self
-            .hub
-            .upgrade()
-            .ok_or_else(|| PublishError::Unavailable("hub shutting down".into()))?;
-        dispatch::publish(&hub, client, publish).await
+    fn publish(
+        &self,
+        client: &Client,
+        publish: Publish,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send {
+        // Taken as the PUBLISH arrives: its telemetry is stored in arrival order.
+        let turn = client.order.take();
+        async move {
+            let hub = self
+                .hub
+                .upgrade()
+                .ok_or_else(|| PublishError::Unavailable("hub shutting down".into()))?;
+            dispatch::publish(&hub, client, publish, turn).await
+        }
     }
 
     fn connected(&self, client: &Client, _session_present: bool) {

@@ -1,11 +1,11 @@
-//! Arrival order of one connection's messages through routing.
+//! Arrival order of one connection's messages through an application's storage.
 //!
-//! The MQTT server handles a connection's `PUBLISH`es concurrently (so that they share disk
-//! syncs) and acknowledges them in order; without more, two messages could reach the queues in
-//! either order. A [`Turn`] is taken when a `PUBLISH` arrives, in arrival order; routing waits for
-//! it before handing the message to the queues and releases it right after, so that every
-//! queue gets a connection's messages in the order they arrived, while their disk syncs still
-//! overlap.
+//! The server handles a connection's `PUBLISH`es concurrently (so that they share disk syncs)
+//! and acknowledges them in order; without more, two messages could be stored in either order.
+//! A [`Turn`] is taken in [`crate::server::Hooks::publish`], which is called as each `PUBLISH`
+//! arrives; the application waits for it before handing the message to its storage and
+//! releases it once the message has its place there, so that a connection's messages are
+//! stored in the order they arrived while their disk syncs still overlap.
 //!
 //! The turns form a chain of one-shot channels: each holds the receiver its predecessor
 //! releases and the sender its successor waits on, so a release wakes exactly one waiter. A
