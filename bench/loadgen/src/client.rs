@@ -86,17 +86,17 @@ impl Client {
         }
     }
 
-    /// The next packet and every one already buffered behind it, or `None` once the server
+    /// The next packet and every one already buffered behind it; an error once the server
     /// closed the connection. Cancel safe, as [`Client::read_packet`].
-    pub async fn read_burst(&mut self) -> anyhow::Result<Option<Vec<Packet>>> {
+    pub async fn read_burst(&mut self) -> anyhow::Result<Vec<Packet>> {
         let Some(first) = self.read_packet().await? else {
-            return Ok(None);
+            bail!("server closed the connection");
         };
         let mut packets = vec![first];
         while let Some(packet) = codec::decode(&mut self.rbuf, MAX_PACKET).context("decode")? {
             packets.push(packet);
         }
-        Ok(Some(packets))
+        Ok(packets)
     }
 
     /// Sends DISCONNECT and closes the TLS session (best effort).

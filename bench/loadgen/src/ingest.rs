@@ -297,12 +297,7 @@ pub async fn publish_loop(
         };
         let packets = match timeout_at(deadline.into(), client.read_burst()).await {
             Err(_elapsed) => continue,
-            Ok(Ok(Some(packets))) => packets,
-            Ok(Ok(None)) => {
-                out.errors
-                    .add(&anyhow::anyhow!("server closed the connection"));
-                break;
-            }
+            Ok(Ok(packets)) => packets,
             Ok(Err(e)) => {
                 out.errors.add(&e);
                 break;

@@ -216,12 +216,7 @@ async fn receive_loop(
         };
         let packets = match packets {
             Err(_elapsed) => break,
-            Ok(Ok(Some(packets))) => packets,
-            Ok(Ok(None)) => {
-                out.errors
-                    .add(&anyhow::anyhow!("server closed the subscriber"));
-                break;
-            }
+            Ok(Ok(packets)) => packets,
             Ok(Err(e)) => {
                 out.errors.add(&e);
                 break;
