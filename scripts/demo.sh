@@ -11,7 +11,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-cargo build --release -p spoke-hub -p spoke-cli -p spoke-edge -p simulated-temperature-sensor -p filter
+cargo build --release -p spoke-hub -p spoke-cli -p simulated-temperature-sensor -p filter
+# spoke-edge as shipped to devices: the size-optimized profile (Cargo.toml).
+cargo build --profile release-edge -p spoke-edge
 BIN="$ROOT/target/release"
 DATA="$ROOT/demo-data"
 HOST=127.0.0.1
@@ -39,7 +41,7 @@ connection_string = "$("$BIN/spoke" device connection-string demo-edge)"
 [runtime]
 kind = "process"
 TOML
-"$BIN/spoke-edge" --config "$DATA/edge.toml" &
+"$ROOT/target/release-edge/spoke-edge" --config "$DATA/edge.toml" &
 PIDS+=("$!")
 sed -e "s|@SENSOR@|$BIN/simulated-temperature-sensor|" -e "s|@FILTER@|$BIN/filter|" \
     scripts/demo-deployment.json >"$DATA/deployment.json"

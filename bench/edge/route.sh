@@ -21,7 +21,9 @@
 # Loopback only; every wait is bounded; everything started is stopped on exit.
 #
 # Knobs (defaults): PAYLOAD=200 WINDOW=16 LATENCY_WINDOW=1 WARMUP=5 DURATION=20
-# SAF_WINDOW=256 SAF_DURATION=10 SKIP_BUILD=0.
+# SAF_WINDOW=256 SAF_DURATION=10 SKIP_BUILD=0, EDGE_BIN (default
+# target/release-edge/spoke-edge, the size-optimized build devices get; target/release/spoke-edge
+# is the speed-optimized one).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -56,12 +58,15 @@ require_free "$MOSQ_IP" 8883
 cd "$ROOT"
 if [[ $SKIP_BUILD != 1 ]]; then
     log "building release binaries"
-    cargo build --release -p spoke-hub -p spoke-cli -p spoke-edge -p spoke-loadgen
+    cargo build --release -p spoke-hub -p spoke-cli -p spoke-loadgen
+    cargo build --profile release-edge -p spoke-edge
 fi
 REL=$ROOT/target/release
-for bin in spoke-hub spoke spoke-edge spoke-loadgen; do
+for bin in spoke-hub spoke spoke-loadgen; do
     [[ -x $REL/$bin ]] || die "$REL/$bin missing (build it or unset SKIP_BUILD)"
 done
+EDGE_BIN=${EDGE_BIN:-$ROOT/target/release-edge/spoke-edge}
+[[ -x $EDGE_BIN ]] || die "$EDGE_BIN missing"
 SPOKE=$REL/spoke
 LOADGEN=$REL/spoke-loadgen
 
@@ -113,7 +118,7 @@ jq -n '{modulesContent: {
     storeAndForwardConfiguration: {timeToLiveSecs: 7200}}}}}' >"$WORK/manifest.json"
 
 log "starting spoke-edge (edge hub on $EDGE_IP)"
-"$REL/spoke-edge" --config "$WORK/edge.toml" >"$WORK/edge.log" 2>&1 &
+"$EDGE_BIN" --config "$WORK/edge.toml" >"$WORK/edge.log" 2>&1 &
 EDGE_PID=$!
 "$SPOKE" deployment apply "$DEVICE" --manifest "$WORK/manifest.json"
 wait_port "$EDGE_IP" 8883

@@ -15,8 +15,9 @@
 # every wait is bounded; the hub, spoke-edge and the module processes are stopped on exit.
 #
 # Environment knobs (defaults): SETTLE=30 WINDOW=30 RUNS=10 MODULES=auto (samples | sleep)
-# SKIP_BUILD=0 (1: use the binaries already in target/release), EDGE_BIN (default
-# target/release/spoke-edge: another spoke-edge build to measure, e.g. one with other profile
+# SKIP_BUILD=0 (1: use the binaries already built), EDGE_BIN (default
+# target/release-edge/spoke-edge, the size-optimized profile devices get: another spoke-edge
+# build to measure, e.g. target/release/spoke-edge or one with other profile
 # settings).
 set -euo pipefail
 
@@ -46,7 +47,8 @@ REL=$ROOT/target/release
 have_samples() { [[ -d modules/simulated-temperature-sensor && -d modules/filter ]]; }
 if [[ $SKIP_BUILD != 1 ]]; then
     log "building release binaries"
-    cargo build --release -p spoke-hub -p spoke-cli -p spoke-edge
+    cargo build --release -p spoke-hub -p spoke-cli
+    cargo build --profile release-edge -p spoke-edge
     if [[ $MODULES != sleep ]] && have_samples; then
         log "building the sample modules"
         if ! cargo build --release -p simulated-temperature-sensor -p filter; then
@@ -69,10 +71,10 @@ if [[ $MODULES == samples ]]; then
     [[ -x $REL/simulated-temperature-sensor && -x $REL/filter ]] ||
         die "target/release/simulated-temperature-sensor or filter missing"
 fi
-for bin in spoke-hub spoke spoke-edge; do
+for bin in spoke-hub spoke; do
     [[ -x $REL/$bin ]] || die "$REL/$bin missing (build it or unset SKIP_BUILD)"
 done
-EDGE_BIN=${EDGE_BIN:-$REL/spoke-edge}
+EDGE_BIN=${EDGE_BIN:-$ROOT/target/release-edge/spoke-edge}
 [[ -x $EDGE_BIN ]] || die "$EDGE_BIN missing"
 
 WORK=$(mktemp -d /tmp/spoke-edge-bench.XXXXXX)

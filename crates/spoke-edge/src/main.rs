@@ -7,6 +7,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Spoke Edge: runs and supervises modules from a deployment manifest.
 #[derive(Debug, Parser)]
@@ -19,12 +22,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let result = (|| -> anyhow::Result<()> {
         let config = spoke_edge::config::EdgeConfig::load(&args.config)?;
         let runtime = tokio::runtime::Runtime::new()?;
@@ -55,4 +53,22 @@ async fn shutdown_signal() {
         }
     }
     tracing::info!("shutdown requested");
+}
+
+/// Logs to stderr at the levels `RUST_LOG` names (`info` by default). The daemon takes
+/// `target=level` directives (`info,spoke_edge::agent=debug`), not the span and field filters
+/// of a regex-based filter, which would add a regex engine to a binary kept small for devices.
+fn init_logging() {
+    let default = Targets::new().with_default(LevelFilter::INFO);
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) => spec.parse().unwrap_or_else(|error| {
+            eprintln!("RUST_LOG={spec:?} ignored, logging at info: {error}");
+            default
+        }),
+        Err(_) => default,
+    };
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
 }
