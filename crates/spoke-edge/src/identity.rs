@@ -274,24 +274,11 @@ impl IdentityCache {
     }
 
     fn save(&self) -> Result<(), IdentityError> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let cache_error = |source| IdentityError::Cache {
+        let bytes = serde_json::to_vec_pretty(&self.identities).unwrap_or_default();
+        crate::state_file::write(&self.path, &bytes).map_err(|source| IdentityError::Cache {
             path: self.path.clone(),
             source,
-        };
-        let tmp = self.path.with_extension("tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(cache_error)?;
-        let bytes = serde_json::to_vec_pretty(&self.identities).unwrap_or_default();
-        file.write_all(&bytes).map_err(cache_error)?;
-        file.sync_all().map_err(cache_error)?;
-        std::fs::rename(&tmp, &self.path).map_err(cache_error)
+        })
     }
 }
 

@@ -12,4 +12,5 @@ pub mod edgehub;
 pub mod identity;
 pub mod management;
 pub mod runtime;
+mod state_file;
 pub mod workload;

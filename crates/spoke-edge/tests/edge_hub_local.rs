@@ -91,6 +91,7 @@ async fn start(routes: Routing) -> Edge {
         metrics_port: 0,
         store_dir: dir.path().join("store"),
         sessions_file: dir.path().join("sessions.json"),
+        twins_file: dir.path().join("twins.json"),
         queue: QueueConfig {
             clock: Clock::from_fn(move || reading.load(Ordering::SeqCst)),
             ..QueueConfig::default()

@@ -2,7 +2,9 @@
 //! while an unchanged Azure SDK module sends N messages to `$upstream`; half-way, `spoke-edge`
 //! (the real binary) is killed with SIGKILL and started again, still offline; then the hub
 //! comes back. All N messages arrive, each first copy in order; duplicates (at-least-once)
-//! are counted and printed.
+//! are counted and printed. The module also patches its reported properties during the
+//! outage, before and after the SIGKILL: the edge hub acknowledges them offline, the module
+//! reads them back in its twin, and they reach the hub when it returns.
 
 mod support;
 
@@ -19,7 +21,8 @@ const N: u64 = 200;
 
 /// Sends `seq` 0..N to output `seq`, keeping its progress in a file so that a restart goes on
 /// where it stopped; waits for file `go` first and for `resume` at N/2; writes `half` and
-/// `done` when there.
+/// `done` when there. At N/2 and N it patches reported `progress` (and sets, then deletes,
+/// `phase`); at N it writes the reported properties it reads to `reported.json`.
 const COUNTER: &str = r#"
 import json, os, sys, time
 from azure.iot.device import IoTHubModuleClient, Message
@@ -40,8 +43,12 @@ for i in range(progress, n):
         f.write(str(i + 1))
     os.replace(progress_file + ".tmp", progress_file)
     if i + 1 == n // 2:
+        client.patch_twin_reported_properties({"progress": i + 1, "phase": "first half"})
         touch("half")
         wait_for("resume")
+client.patch_twin_reported_properties({"progress": n, "phase": None})
+with open(os.path.join(d, "reported.json"), "w") as f:
+    json.dump(client.get_twin()["reported"], f)
 touch("done")
 while True:
     time.sleep(3600)
@@ -133,8 +140,19 @@ async fn nothing_is_lost_across_a_hub_outage_and_a_sigkill_of_spoke_edge() {
     let daemon = Daemon::spawn(&config);
     wait_file(&control.join("done")).await;
 
-    // The hub comes back: everything arrives.
+    // Offline, the module reads back what it reported.
+    let read: Value =
+        serde_json::from_slice(&std::fs::read(control.join("reported.json")).unwrap()).unwrap();
+    assert_eq!(read["progress"], N);
+    assert!(read.get("phase").is_none(), "{read}");
+
+    // The hub comes back: everything arrives, and the reported properties.
     hub.start_again().await;
+    hub.service
+        .wait_twin("/twins/edge3/modules/counter", |r| {
+            r["progress"] == N && r.get("phase").is_none()
+        })
+        .await;
     let seq = |e: &Value| e["event"]["payload"]["seq"].as_u64().unwrap();
     let events = hub
         .service

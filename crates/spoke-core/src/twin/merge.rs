@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 /// Applies `patch` to `target` in place.
-pub(crate) fn merge(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
+pub fn merge(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
     for (key, change) in patch {
         match change {
             Value::Null => {
@@ -62,6 +62,39 @@ pub(crate) fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Map<St
     patch
 }
 
+/// Folds `later` into `earlier` when one merge patch can do what the two do in turn, and says
+/// whether it could. It cannot when `later` sets an object where `earlier` deletes the key or
+/// sets a scalar or an array: applied in turn, the object replaces that value; folded, it
+/// would be merged into whatever the target held before. `earlier` is unchanged then.
+pub fn fold(earlier: &mut Map<String, Value>, later: &Map<String, Value>) -> bool {
+    if !foldable(earlier, later) {
+        return false;
+    }
+    fold_unchecked(earlier, later);
+    true
+}
+
+fn foldable(earlier: &Map<String, Value>, later: &Map<String, Value>) -> bool {
+    later
+        .iter()
+        .all(|(key, change)| match (earlier.get(key), change) {
+            (Some(Value::Object(before)), Value::Object(after)) => foldable(before, after),
+            (Some(_), Value::Object(_)) => false,
+            _ => true,
+        })
+}
+
+fn fold_unchecked(earlier: &mut Map<String, Value>, later: &Map<String, Value>) {
+    for (key, change) in later {
+        match (earlier.get_mut(key), change) {
+            (Some(Value::Object(before)), Value::Object(after)) => fold_unchecked(before, after),
+            _ => {
+                earlier.insert(key.clone(), change.clone());
+            }
+        }
+    }
+}
+
 /// `map` without `null` object members, at any depth (array elements are kept as they are).
 pub(crate) fn strip_nulls(map: &Map<String, Value>) -> Map<String, Value> {
     map.iter()
@@ -86,6 +119,43 @@ mod tests {
         match v {
             Value::Object(m) => m,
             _ => unreachable!("test input is an object"),
+        }
+    }
+
+    /// Folding is exact where it is allowed: applying the fold equals applying both in turn.
+    #[test]
+    fn fold_table() {
+        let target = obj(json!({"a": {"x": 1}, "b": 2, "c": [1]}));
+        let cases = [
+            (
+                json!({"a": {"y": 2}}),
+                json!({"a": {"x": null}, "b": 3}),
+                true,
+            ),
+            (json!({"b": null}), json!({"b": 4}), true),
+            (json!({"b": null}), json!({"b": {"z": 1}}), false),
+            (json!({"c": 5}), json!({"c": {"z": 1}}), false),
+            (json!({"d": {"e": 1}}), json!({"d": {"e": {"f": 1}}}), false),
+            (json!({"a": 7}), json!({"a": 8}), true),
+        ];
+        for (first, second, foldable) in cases {
+            let (first, second) = (obj(first), obj(second));
+            let mut in_turn = target.clone();
+            merge(&mut in_turn, &first);
+            merge(&mut in_turn, &second);
+            let mut folded = first.clone();
+            assert_eq!(
+                fold(&mut folded, &second),
+                foldable,
+                "{first:?} then {second:?}"
+            );
+            if foldable {
+                let mut at_once = target.clone();
+                merge(&mut at_once, &folded);
+                assert_eq!(at_once, in_turn, "{first:?} then {second:?}");
+            } else {
+                assert_eq!(folded, first, "a refused fold changes nothing");
+            }
         }
     }
 

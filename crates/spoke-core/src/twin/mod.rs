@@ -49,6 +49,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 pub use limits::{KeyProblem, Section, TwinError};
+pub use merge::{fold, merge};
 pub use metadata::format_timestamp;
 pub use view::{ChangeKind, SectionChange, TwinChange, TwinHeader, X509Thumbprint};
 
@@ -116,6 +117,22 @@ impl PropertySet {
         out.insert("$version".to_owned(), Value::from(self.version));
         Value::Object(out)
     }
+}
+
+/// Applies a device's reported patch to `values` (reported properties as the device sees them,
+/// without `$version`), checked as [`Twin::patch_reported`] checks it; `values` is unchanged
+/// on error. For a gateway that accepts reported patches while its hub is out of reach.
+pub fn patch_reported_values(
+    values: &mut Map<String, Value>,
+    patch: &Value,
+) -> Result<(), TwinError> {
+    let Value::Object(patch) = patch else {
+        return Err(TwinError::not_an_object(Section::Reported.path()));
+    };
+    if let Some(pending) = Pending::from_patch(Section::Reported, values, patch)? {
+        *values = pending.values;
+    }
+    Ok(())
 }
 
 /// A validated pending write to one section: the section's new values and the patch that

@@ -134,10 +134,7 @@ pub async fn follow(
 }
 
 fn save(path: &Path, desired: &Value) {
-    let tmp = path.with_extension("tmp");
-    let written =
-        std::fs::write(&tmp, desired.to_string()).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
+    if let Err(e) = crate::state_file::write(path, desired.to_string().as_bytes()) {
         tracing::warn!(path = %path.display(), error = %e, "routes not saved");
     }
 }

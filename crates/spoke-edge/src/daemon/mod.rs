@@ -149,9 +149,7 @@ fn load_state(path: &Path) -> AgentState {
 }
 
 fn save_state(path: &Path, state: &AgentState) -> Result<(), DaemonError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, state.to_json()?).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::state_file::write(path, &state.to_json()?).map_err(io(path))
 }
 
 /// Runs the daemon until `shutdown` resolves. Modules keep running across a daemon restart.
@@ -234,6 +232,7 @@ pub async fn run(
             metrics_port: config.edge_hub.metrics_port,
             store_dir: data_dir.join("store"),
             sessions_file: data_dir.join("edgehub-sessions.json"),
+            twins_file: data_dir.join("edgehub-twins.json"),
             queue: QueueConfig {
                 max_total_bytes: config.edge_hub.max_store_bytes,
                 ..QueueConfig::default()

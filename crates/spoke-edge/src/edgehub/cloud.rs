@@ -7,11 +7,16 @@
 //! method requests come down on the module's own topics; its method answers go up. This is
 //! how Azure's edgeHub works with an MQTT upstream (one cloud connection per client).
 //!
-//! Offline: a twin GET answers from the last twin read for the module (in memory) when the hub
-//! does not answer within [`CLOUD_TIMEOUT`]; without one, and for reported patches, the module
-//! gets status 504 and retries as the SDK does. The connection reconnects on its own forever.
+//! Twins go through [`TwinStore`], as in Azure's edgeHub: a reported patch is checked and saved
+//! there and acknowledged at once (also offline); the module's connection sends the pending
+//! patches in order whenever it is up. A twin GET reads the hub's twin (pending patches applied)
+//! and, while the connection is down or the hub does not answer within [`CLOUD_TIMEOUT`], the
+//! last one read, also after a restart, or an empty one. The connection reconnects on its own
+//! forever.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,14 +27,18 @@ use spoke_core::ids::{DeviceId, Identity, ModuleId};
 use spoke_core::topic;
 use spoke_mqtt::codec::QoS;
 use spoke_sdk::{Client, ClientConfig, Credentials, Event, Events};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::EdgeServer;
+use super::twins::{AcceptError, TwinStore};
 use crate::workload::KeyStore;
 
 /// How long a module's twin request waits for the hub.
 pub const CLOUD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long pending reported patches wait before another try when the hub did not take them
+/// over a working connection.
+const SYNC_RETRY: Duration = Duration::from_secs(10);
 /// Longest wait between two connection attempts (short: the hub's return after an outage
 /// should drain the queues soon).
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -65,9 +74,18 @@ impl CloudError {
     }
 }
 
+/// What a module's connection task and the requests share.
+#[derive(Default)]
+struct Link {
+    /// The connection is up (between `Connected` and `Disconnected`).
+    online: AtomicBool,
+    /// Pending reported patches to send, or the connection came up.
+    wake: Notify,
+}
+
 struct CloudModule {
     client: watch::Receiver<Option<Client>>,
-    twin: Mutex<Option<Value>>,
+    link: Arc<Link>,
     task: JoinHandle<()>,
 }
 
@@ -76,18 +94,30 @@ pub struct Clouds {
     config: CloudConfig,
     keys: Arc<dyn KeyStore>,
     server: EdgeServer,
+    twins: Arc<TwinStore>,
     modules: Mutex<HashMap<ModuleId, Arc<CloudModule>>>,
 }
 
 impl Clouds {
-    /// No connections yet.
-    pub fn new(config: CloudConfig, keys: Arc<dyn KeyStore>, server: EdgeServer) -> Self {
-        Self {
+    /// Opens the twin cache at `twins_file`, and connects the modules that have reported
+    /// patches to send.
+    pub fn new(
+        config: CloudConfig,
+        keys: Arc<dyn KeyStore>,
+        server: EdgeServer,
+        twins_file: PathBuf,
+    ) -> Self {
+        let clouds = Self {
             config,
             keys,
             server,
+            twins: Arc::new(TwinStore::open(twins_file)),
             modules: Mutex::new(HashMap::new()),
+        };
+        for module in clouds.twins.modules_with_pending() {
+            clouds.ensure(&module);
         }
+        clouds
     }
 
     /// The module's cloud connection, started on first use.
@@ -97,17 +127,21 @@ impl Clouds {
             .entry(module.clone())
             .or_insert_with(|| {
                 let (tx, rx) = watch::channel(None);
-                let identity = Identity::module(self.config.device.clone(), module.clone());
+                let link = Arc::new(Link::default());
                 let task = tokio::spawn(run(
-                    self.config.clone(),
-                    self.keys.clone(),
-                    self.server.clone(),
-                    identity,
+                    Connection {
+                        config: self.config.clone(),
+                        keys: self.keys.clone(),
+                        server: self.server.clone(),
+                        twins: self.twins.clone(),
+                        link: link.clone(),
+                        module: module.clone(),
+                    },
                     tx,
                 ));
                 Arc::new(CloudModule {
                     client: rx,
-                    twin: Mutex::new(None),
+                    link,
                     task,
                 })
             })
@@ -129,10 +163,15 @@ impl Clouds {
         client.clone().ok_or_else(CloudError::timeout)
     }
 
-    /// The module's twin (`{"desired":..,"reported":..}`), from the hub or, offline, from the
-    /// last one read.
-    pub async fn twin(&self, module: &ModuleId) -> Result<Value, CloudError> {
+    /// The module's twin (`{"desired":..,"reported":..}`) with its pending reported patches
+    /// applied: from the hub or, offline, the last one read (or an empty one).
+    pub async fn twin(&self, module: &ModuleId) -> Value {
         let entry = self.module(module);
+        if !entry.link.online.load(Ordering::Acquire)
+            && let Some(cached) = self.twins.cached(module)
+        {
+            return cached;
+        }
         let read = async {
             let client = self.client(module).await?;
             tokio::time::timeout(CLOUD_TIMEOUT, client.get_twin())
@@ -144,33 +183,26 @@ impl Clouds {
                 })
         };
         match read.await {
-            Ok(twin) => {
-                *entry.twin.lock().unwrap_or_else(PoisonError::into_inner) = Some(twin.clone());
-                Ok(twin)
+            Ok(twin) => self.twins.read(module, twin),
+            Err(e) => {
+                tracing::debug!(%module, status = e.status, error = e.message, "twin read from the edge hub's cache");
+                self.twins.view(module)
             }
-            Err(e) => entry
-                .twin
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
-                .ok_or(e),
         }
     }
 
-    /// Sends a reported-properties patch; the new reported version.
-    pub async fn patch_reported(
-        &self,
-        module: &ModuleId,
-        patch: &Value,
-    ) -> Result<u64, CloudError> {
-        let client = self.client(module).await?;
-        tokio::time::timeout(CLOUD_TIMEOUT, client.patch_reported(patch))
-            .await
-            .map_err(|_| CloudError::timeout())?
-            .map_err(|e| CloudError {
-                status: 400,
-                message: e.to_string(),
-            })
+    /// Accepts a reported-properties patch (checked and saved here, sent to the hub in the
+    /// background); the reported version the module sees.
+    pub fn patch_reported(&self, module: &ModuleId, patch: &Value) -> Result<u64, CloudError> {
+        let version = self.twins.accept(module, patch).map_err(|e| CloudError {
+            status: match e {
+                AcceptError::Invalid(ref invalid) => invalid.status(),
+                AcceptError::Io(_) => 500,
+            },
+            message: e.to_string(),
+        })?;
+        self.module(module).link.wake.notify_one();
+        Ok(version)
     }
 
     /// Passes a module's method answer to the hub.
@@ -242,31 +274,82 @@ pub async fn connect_forever(
     }
 }
 
-/// Connects as `identity`, then relays the hub's desired patches and method requests to the
-/// module.
-async fn run(
+/// A module's connection to the hub and what it works with.
+struct Connection {
     config: CloudConfig,
     keys: Arc<dyn KeyStore>,
     server: EdgeServer,
-    identity: Identity,
-    slot: watch::Sender<Option<Client>>,
-) {
-    let key = || {
-        let module = identity.module.as_ref().ok_or("not a module")?;
-        keys.module_key(module)
-            .map(|key| base64::engine::general_purpose::STANDARD.encode(key))
-            .ok_or_else(|| format!("no identity for module {module}"))
-    };
-    let (client, events) = connect_forever(&config, &identity, key).await;
-    slot.send_replace(Some(client.clone()));
-    relay(&server, &client, &identity, events).await;
+    twins: Arc<TwinStore>,
+    link: Arc<Link>,
+    module: ModuleId,
 }
 
-async fn relay(server: &EdgeServer, client: &Client, identity: &Identity, mut events: Events) {
+/// Connects as the module, then relays the hub's desired patches and method requests to the
+/// module and sends its pending reported patches.
+async fn run(connection: Connection, slot: watch::Sender<Option<Client>>) {
+    let identity = Identity::module(connection.config.device.clone(), connection.module.clone());
+    let key = || {
+        connection
+            .keys
+            .module_key(&connection.module)
+            .map(|key| base64::engine::general_purpose::STANDARD.encode(key))
+            .ok_or_else(|| format!("no identity for module {}", connection.module))
+    };
+    let (client, events) = connect_forever(&connection.config, &identity, key).await;
+    slot.send_replace(Some(client.clone()));
+    tokio::join!(
+        relay(&connection, &client, &identity, events),
+        sync_reported(&connection, &client),
+    );
+}
+
+/// Sends the module's pending reported patches, oldest first, whenever there are some and the
+/// connection is up; a patch the hub refuses is logged and dropped.
+async fn sync_reported(connection: &Connection, client: &Client) {
+    let module = &connection.module;
+    loop {
+        let mut stalled = false;
+        while connection.link.online.load(Ordering::Acquire)
+            && let Some(patch) = connection.twins.oldest_pending(module)
+        {
+            let body = Value::Object(patch.clone());
+            match tokio::time::timeout(CLOUD_TIMEOUT, client.patch_reported(&body)).await {
+                Ok(Ok(version)) => connection.twins.sent(module, &patch, Some(version)),
+                Ok(Err(spoke_sdk::Error::TwinStatus { status, body }))
+                    if (400..500).contains(&status) && status != 408 && status != 429 =>
+                {
+                    tracing::warn!(%module, status, body, "the hub refused reported properties the edge hub had accepted; dropped");
+                    connection.twins.sent(module, &patch, None);
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(%module, error = %e, "reported properties not synced yet");
+                    stalled = true;
+                    break;
+                }
+                Err(_) => {
+                    stalled = true;
+                    break;
+                }
+            }
+        }
+        if stalled {
+            tokio::select! {
+                () = connection.link.wake.notified() => {}
+                () = tokio::time::sleep(SYNC_RETRY) => {}
+            }
+        } else {
+            connection.link.wake.notified().await;
+        }
+    }
+}
+
+async fn relay(connection: &Connection, client: &Client, identity: &Identity, mut events: Events) {
+    let server = &connection.server;
     let client_id = identity.client_id();
     while let Some(event) = events.recv().await {
         match event {
             Event::DesiredPatch(patch) => {
+                connection.twins.desired_patch(&connection.module, &patch);
                 let version = patch.get("$version").and_then(Value::as_u64).unwrap_or(0);
                 let body = Bytes::from(patch.to_string());
                 let sent = server.publish(
@@ -295,7 +378,14 @@ async fn relay(server: &EdgeServer, client: &Client, identity: &Identity, mut ev
                     }
                 }
             }
-            Event::Connected | Event::Disconnected { .. } | Event::Message { .. } => {}
+            Event::Connected => {
+                connection.link.online.store(true, Ordering::Release);
+                connection.link.wake.notify_one();
+            }
+            Event::Disconnected { .. } => {
+                connection.link.online.store(false, Ordering::Release);
+            }
+            Event::Message { .. } => {}
         }
     }
 }

@@ -203,38 +203,34 @@ impl EdgeHooks {
             DeviceTopic::TwinGet { rid } => {
                 let client = client.clone();
                 tokio::spawn(async move {
-                    let (status, body) = match shared.clouds.twin(&client.module).await {
-                        Ok(twin) => (200, Bytes::from(twin.to_string())),
-                        Err(e) => (e.status, error_body(&e)),
-                    };
+                    let twin = shared.clouds.twin(&client.module).await;
                     respond(
                         &shared,
                         &client,
-                        topic::twin_response(status, &rid, None),
-                        body,
+                        topic::twin_response(200, &rid, None),
+                        Bytes::from(twin.to_string()),
                     );
                 });
                 Ok(())
             }
             DeviceTopic::TwinPatchReported { rid } => {
-                let client = client.clone();
-                let patch = serde_json::from_slice::<Value>(&publish.payload);
-                tokio::spawn(async move {
-                    let result = match patch {
-                        Ok(patch) => shared.clouds.patch_reported(&client.module, &patch).await,
-                        Err(e) => Err(CloudError {
-                            status: 400,
-                            message: format!("reported properties are not JSON: {e}"),
-                        }),
-                    };
-                    let (t, body) = match result {
-                        Ok(version) => {
-                            (topic::twin_response(204, &rid, Some(version)), Bytes::new())
-                        }
-                        Err(e) => (topic::twin_response(e.status, &rid, None), error_body(&e)),
-                    };
-                    respond(&shared, &client, t, body);
-                });
+                // Accepted here, in the connection's order, and synced to the hub in the
+                // background.
+                let mut turn = turn;
+                turn.wait().await;
+                let result = match serde_json::from_slice::<Value>(&publish.payload) {
+                    Ok(patch) => shared.clouds.patch_reported(&client.module, &patch),
+                    Err(e) => Err(CloudError {
+                        status: 400,
+                        message: format!("reported properties are not JSON: {e}"),
+                    }),
+                };
+                let (t, body) = match result {
+                    Ok(version) => (topic::twin_response(204, &rid, Some(version)), Bytes::new()),
+                    Err(e) => (topic::twin_response(e.status, &rid, None), error_body(&e)),
+                };
+                turn.release();
+                respond(&shared, client, t, body);
                 Ok(())
             }
             DeviceTopic::MethodResponse { status, rid } => {

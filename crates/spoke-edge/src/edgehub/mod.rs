@@ -7,6 +7,7 @@
 //! - `pump`: one endpoint's delivery loop; `envelope`: a message as stored in a queue;
 //! - `upstream`: the edge device's connection to the hub, for `$upstream`;
 //! - `cloud`: the modules' twin and method traffic through per-module cloud connections;
+//!   `twins`: their twins as cached here, and reported patches accepted here, not yet synced;
 //! - `local`: publish/subscribe on custom topics, authorized by the `mqttBroker` policy;
 //! - `methods` and `https`: module-to-module direct methods over HTTPS (`invoke_method`);
 //! - `sessions`: the modules' persistent MQTT sessions; `metrics`: Prometheus metrics;
@@ -28,6 +29,7 @@ mod pump;
 mod router;
 mod server;
 mod sessions;
+mod twins;
 mod upstream;
 
 use std::sync::Arc;

@@ -58,6 +58,8 @@ pub struct EdgeHubConfig {
     pub store_dir: PathBuf,
     /// File of the persistent MQTT sessions.
     pub sessions_file: PathBuf,
+    /// File of the modules' cached twins and pending reported patches.
+    pub twins_file: PathBuf,
     /// Store limits.
     pub queue: QueueConfig,
     /// The hub and this device.
@@ -175,7 +177,12 @@ impl EdgeHub {
         let shared = Arc::new(Shared {
             device,
             hub_hostname: config.upstream.hub_hostname.clone(),
-            clouds: Clouds::new(config.upstream.clone(), keys.clone(), server.clone()),
+            clouds: Clouds::new(
+                config.upstream.clone(),
+                keys.clone(),
+                server.clone(),
+                config.twins_file.clone(),
+            ),
             methods: LocalMethods::default(),
             keys,
             server: server.clone(),

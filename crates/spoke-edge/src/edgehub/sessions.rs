@@ -8,7 +8,6 @@
 //! subscriptions are then lost, never the messages: those are in the queues).
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -27,13 +26,7 @@ pub struct FileSessionStore {
 impl FileSessionStore {
     /// Opens (or starts) the store at `path`.
     pub fn open(path: PathBuf) -> Self {
-        let sessions = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::error!(path = %path.display(), error = %e, "MQTT sessions file unreadable; starting without sessions");
-                Sessions::new()
-            }),
-            Err(_) => Sessions::new(),
-        };
+        let sessions = crate::state_file::load(&path, "no MQTT sessions");
         Self {
             path: Arc::new(path),
             sessions: Arc::new(Mutex::new(sessions)),
@@ -44,11 +37,7 @@ impl FileSessionStore {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         change(&mut sessions);
         let bytes = serde_json::to_vec(&*sessions).map_err(StoreError::new)?;
-        let tmp = self.path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(StoreError::new)?;
-        file.write_all(&bytes).map_err(StoreError::new)?;
-        file.sync_all().map_err(StoreError::new)?;
-        std::fs::rename(&tmp, &*self.path).map_err(StoreError::new)
+        crate::state_file::write(&self.path, &bytes).map_err(StoreError::new)
     }
 }
 

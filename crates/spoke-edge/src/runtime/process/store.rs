@@ -71,10 +71,7 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Run
         operation: format!("encoding {}", path.display()),
         source: io::Error::other(e),
     })?;
-    // A unique temporary name: concurrent writers never share one, the last rename wins.
-    let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
-    fs::write(&tmp, data).map_err(|e| RuntimeError::io("writing", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| RuntimeError::io("renaming", &tmp, e))
+    crate::state_file::write(path, &data).map_err(|e| RuntimeError::io("writing", path, e))
 }
 
 /// Reads JSON from `path`; `Ok(None)` when the file does not exist.
