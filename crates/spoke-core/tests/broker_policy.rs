@@ -60,11 +60,17 @@ fn request(row: &Value) -> (Client<'_>, Operation, Option<&str>) {
     (client, op, row[2].as_str())
 }
 
-fn check(policy: &BrokerPolicy, this_device: &str, rows: &Value, want: bool, name: &str) -> usize {
+/// Where the policy runs: the edge device and its hub's host name.
+struct Edge<'a> {
+    device: &'a str,
+    hub: &'a str,
+}
+
+fn check(policy: &BrokerPolicy, edge: &Edge<'_>, rows: &Value, want: bool, name: &str) -> usize {
     let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
     for row in rows {
         let (client, op, resource) = request(row);
-        let got = policy.allows(&client, this_device, op, resource, covers);
+        let got = policy.allows(&client, edge.device, edge.hub, op, resource, covers);
         assert_eq!(got, want, "{name}: {row}");
     }
     rows.len()
@@ -100,9 +106,12 @@ fn policies_decide_as_the_table_says() {
             continue;
         }
         let policy = desired.mqtt_broker.expect("mqttBroker read");
-        let this_device = case["this_device"].as_str().unwrap_or("edge");
-        requests += check(&policy, this_device, &case["allow"], true, name);
-        requests += check(&policy, this_device, &case["deny"], false, name);
+        let edge = Edge {
+            device: case["this_device"].as_str().unwrap_or("edge"),
+            hub: case["hub_hostname"].as_str().unwrap_or("hub.example.net"),
+        };
+        requests += check(&policy, &edge, &case["allow"], true, name);
+        requests += check(&policy, &edge, &case["deny"], false, name);
     }
     assert!(requests >= 60, "{requests} requests");
 }

@@ -31,7 +31,9 @@
 //!
 //! # Identities and variables
 //!
-//! A client is named by its MQTT client ID, `{device}` or `{device}/{module}` ([`Client`]).
+//! A client is named by its MQTT client ID, `{device}` or `{device}/{module}` ([`Client`]), or
+//! by that ID qualified with the hub's host name, `{hub}/{device}[/{module}]` (the broker's
+//! authentication ID, as later Azure docs write identities: `myhub.azure-devices.net/sensor_1`).
 //! Identities and resources may contain variables, replaced per request:
 //!
 //! | variable | value |
@@ -43,7 +45,8 @@
 //!
 //! A variable is any `{{`, then no `}`, then `}}` (edgeHub's `{{[^}]*}}`); a name not in the
 //! table is refused ([`ManifestError::UnknownVariable`]); a `{{` without its `}}` is text. An
-//! identity matches a client when, after substitution, it equals the client ID: so
+//! identity matches a client when, after substitution, it equals the client ID or the
+//! qualified ID (the host name compared exactly, as the edge hub's configuration spells it): so
 //! `{{iot:identity}}` matches every client and `{{iot:this_device_id}}/{{iot:module_id}}` the
 //! modules of this edge device.
 //!
@@ -66,12 +69,10 @@
 //!   on `a`.
 //! - A statement without any rule is refused (edgeHub takes it; it could never decide).
 //! - A blank identity is refused (edgeHub refuses only the empty string), and an identity
-//!   without variables must be a valid client ID. Later Azure docs write identities as
-//!   `<hub>.azure-devices.net/<device>[/<module>]` (the broker's authentication ID); Spoke names
-//!   clients by client ID only, so such a module identity is refused as malformed, and such a
-//!   device identity reads as module `<device>` of a device `<hub>.azure-devices.net`, never
-//!   matching the device meant. `{{iot:identity}}` in a resource is the client ID, not the
-//!   hub-qualified ID.
+//!   without variables must be a valid client ID or one qualified by a host name (a first
+//!   segment with a dot). `hub.example.net/d` is both: device `hub.example.net`'s module `d`,
+//!   and device `d` of hub `hub.example.net`; it matches either client. `{{iot:identity}}` is
+//!   the client ID, not the qualified ID.
 //! - A deny rule stops a subscription only when one of its filters covers the whole requested
 //!   filter, as in edgeHub's broker (which matched the requested filter like a topic name):
 //!   with allow `a/#` and deny `a/secret/#` in one statement, subscribing to `a/#` is allowed
@@ -102,8 +103,8 @@ const KNOWN_VARIABLES: &str = "{{iot:identity}}, {{iot:device_id}}, {{iot:module
                                {{mqtt:client_id}} or {{iot:this_device_id}}";
 
 /// What an identity must be, for error messages.
-const IDENTITY: &str = "a client ID {device} or {device}/{module}, or variables such as \
-                        {{iot:identity}}";
+const IDENTITY: &str = "a client ID {device} or {device}/{module}, possibly after the hub's \
+                        host name, or variables such as {{iot:identity}}";
 
 /// The longest topic filter, in bytes (MQTT 3.1.1 §1.5.3).
 const MAX_FILTER_LEN: usize = 65_535;
@@ -318,6 +319,8 @@ impl Template {
 /// The values of the variables for one request.
 struct Subject<'a> {
     client_id: Cow<'a, str>,
+    /// `{hub}/{client ID}`.
+    qualified_id: String,
     device: &'a str,
     module: &'a str,
     this_device: &'a str,
@@ -376,7 +379,8 @@ impl BrokerPolicy {
         Ok(BrokerPolicy { statements })
     }
 
-    /// Whether `client`, connected to edge device `this_device`, may do `op` on `resource`:
+    /// Whether `client`, connected to edge device `this_device` of hub `hub_hostname`, may do
+    /// `op` on `resource`:
     /// the topic name for publish, the requested topic filter for subscribe, `None` for
     /// connect (a resource given for connect is ignored; publish or subscribe without one is
     /// denied).
@@ -388,22 +392,25 @@ impl BrokerPolicy {
         &self,
         client: &Client<'_>,
         this_device: &str,
+        hub_hostname: &str,
         op: Operation,
         resource: Option<&str>,
         covers: impl Fn(&str, &str) -> bool,
     ) -> bool {
+        let client_id = client.client_id();
         let subject = Subject {
-            client_id: client.client_id(),
+            qualified_id: format!("{hub_hostname}/{client_id}"),
+            client_id,
             device: client.device,
             module: client.module.unwrap_or(""),
             this_device,
         };
         let applies = |rule: &Rule| rule.matches(&subject, op, resource, &covers);
         for statement in &self.statements {
-            let mine = statement
-                .identities
-                .iter()
-                .any(|identity| identity.spells(&subject, &subject.client_id));
+            let mine = statement.identities.iter().any(|identity| {
+                identity.spells(&subject, &subject.client_id)
+                    || identity.spells(&subject, &subject.qualified_id)
+            });
             if !mine {
                 continue;
             }
@@ -499,7 +506,12 @@ fn parse_identity(path: String, text: &str) -> Result<Template, ManifestError> {
         return Err(invalid(path, text, IDENTITY));
     }
     let identity = template(&path, text)?;
-    if identity.is_literal() && Identity::from_client_id(text).is_err() {
+    let client_id = |id: &str| Identity::from_client_id(id).is_ok();
+    let qualified = |id: &str| {
+        id.split_once('/')
+            .is_some_and(|(host, rest)| host.contains('.') && client_id(rest))
+    };
+    if identity.is_literal() && !client_id(text) && !qualified(text) {
         return Err(invalid(path, text, IDENTITY));
     }
     Ok(identity)

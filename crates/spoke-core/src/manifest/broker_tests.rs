@@ -27,6 +27,9 @@ fn equal(filter: &str, resource: &str) -> bool {
     filter == resource
 }
 
+/// The hub the edge device belongs to.
+const HUB: &str = "hub.example.net";
+
 const DEVICE: Client<'static> = Client {
     device: "d1",
     module: None,
@@ -37,7 +40,7 @@ const MODULE: Client<'static> = Client {
 };
 
 fn allows(policy: &BrokerPolicy, client: Client<'_>, op: Operation, resource: &str) -> bool {
-    policy.allows(&client, "edge", op, Some(resource), equal)
+    policy.allows(&client, "edge", HUB, op, Some(resource), equal)
 }
 
 #[test]
@@ -277,7 +280,7 @@ fn everything_is_denied_by_default() {
     for p in [&empty, &only_d2] {
         for op in Operation::ALL {
             assert!(
-                !p.allows(&DEVICE, "edge", op, Some("#"), |_, _| true),
+                !p.allows(&DEVICE, "edge", HUB, op, Some("#"), |_, _| true),
                 "{op}"
             );
         }
@@ -382,6 +385,7 @@ fn variables_in_resources() {
     assert!(p.allows(
         &MODULE,
         "gw",
+        HUB,
         Operation::Publish,
         Some("here/gw"),
         |f, t| {
@@ -409,6 +413,7 @@ fn a_client_name_never_widens_a_filter() {
         let allowed = p.allows(
             &client,
             "edge",
+            HUB,
             Operation::Subscribe,
             Some("dev/x/#"),
             |_, _| {
@@ -423,11 +428,14 @@ fn a_client_name_never_widens_a_filter() {
         device: &long,
         module: None,
     };
-    assert!(
-        !p.allows(&client, "edge", Operation::Subscribe, Some("x"), |_, _| {
-            true
-        })
-    );
+    assert!(!p.allows(
+        &client,
+        "edge",
+        HUB,
+        Operation::Subscribe,
+        Some("x"),
+        |_, _| true
+    ));
 }
 
 #[test]
@@ -435,15 +443,22 @@ fn connect_ignores_resources_and_others_need_one() {
     let p = policy(&json!([{"identities": ["d1"], "allow": [
         {"operations": ["mqtt:connect", "mqtt:publish"], "resources": ["t"]}
     ]}]));
-    assert!(p.allows(&DEVICE, "edge", Operation::Connect, None, |_, _| false));
-    assert!(p.allows(&DEVICE, "edge", Operation::Connect, Some("x"), |_, _| false));
-    assert!(p.allows(&DEVICE, "edge", Operation::Publish, Some("t"), equal));
-    assert!(!p.allows(&DEVICE, "edge", Operation::Publish, None, |_, _| true));
+    assert!(p.allows(&DEVICE, "edge", HUB, Operation::Connect, None, |_, _| false));
+    assert!(p.allows(
+        &DEVICE,
+        "edge",
+        HUB,
+        Operation::Connect,
+        Some("x"),
+        |_, _| false
+    ));
+    assert!(p.allows(&DEVICE, "edge", HUB, Operation::Publish, Some("t"), equal));
+    assert!(!p.allows(&DEVICE, "edge", HUB, Operation::Publish, None, |_, _| true));
     let deny = policy(
         &json!([{"identities": ["d1"], "deny": [{"operations": ["mqtt:connect"]}],
         "allow": [{"operations": ["mqtt:connect"]}]}]),
     );
-    assert!(!deny.allows(&DEVICE, "edge", Operation::Connect, None, equal));
+    assert!(!deny.allows(&DEVICE, "edge", HUB, Operation::Connect, None, equal));
 }
 
 #[test]
@@ -460,4 +475,23 @@ fn clients_and_operations() {
         assert_eq!(op.to_string(), op.as_str());
     }
     assert_eq!(Operation::parse("MQTT:CONNECT"), None);
+}
+
+#[test]
+fn a_qualified_identity_names_the_client_of_this_hub() {
+    let p = policy(&json!([{"identities": ["hub.example.net/d1"], "allow": [
+        {"operations": ["mqtt:connect"]}
+    ]}]));
+    let connect = |client: &Client<'_>, hub: &str| {
+        p.allows(client, "edge", hub, Operation::Connect, None, equal)
+    };
+    assert!(connect(&DEVICE, HUB));
+    assert!(!connect(&DEVICE, "other.example.net"));
+    // Read as a client ID too: device `hub.example.net`'s module `d1`.
+    let module = Client {
+        device: "hub.example.net",
+        module: Some("d1"),
+    };
+    assert!(connect(&module, "other.example.net"));
+    assert!(!connect(&MODULE, HUB));
 }

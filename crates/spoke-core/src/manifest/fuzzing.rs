@@ -129,12 +129,16 @@ fn check_broker(policy: &BrokerPolicy) {
         let client = Client { device, module };
         for op in Operation::ALL {
             for resource in [None, Some("a/b"), Some("#")] {
-                let decision = policy.allows(&client, "edge", op, resource, covers);
+                let decision =
+                    policy.allows(&client, "edge", "hub.example.net", op, resource, covers);
                 assert_eq!(
-                    doubled.allows(&client, "edge", op, resource, covers),
+                    doubled.allows(&client, "edge", "hub.example.net", op, resource, covers),
                     decision
                 );
-                let uncovered = policy.allows(&client, "edge", op, resource, |_, _| false);
+                let uncovered =
+                    policy.allows(&client, "edge", "hub.example.net", op, resource, |_, _| {
+                        false
+                    });
                 if op == Operation::Connect {
                     assert_eq!(uncovered, decision);
                 } else {

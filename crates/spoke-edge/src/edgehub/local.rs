@@ -45,10 +45,22 @@ fn decide(
     let subject = Client::from(&client.identity);
     let this_device = shared.device.as_str();
     match op {
-        Operation::Subscribe => policy.allows(&subject, this_device, op, resource, topic::covers),
-        Operation::Connect | Operation::Publish => {
-            policy.allows(&subject, this_device, op, resource, topic::matches)
-        }
+        Operation::Subscribe => policy.allows(
+            &subject,
+            this_device,
+            &shared.hub_hostname,
+            op,
+            resource,
+            topic::covers,
+        ),
+        Operation::Connect | Operation::Publish => policy.allows(
+            &subject,
+            this_device,
+            &shared.hub_hostname,
+            op,
+            resource,
+            topic::matches,
+        ),
     }
 }
 
