@@ -43,25 +43,12 @@ fn decide(
     resource: Option<&str>,
 ) -> bool {
     let subject = Client::from(&client.identity);
-    let this_device = shared.device.as_str();
-    match op {
-        Operation::Subscribe => policy.allows(
-            &subject,
-            this_device,
-            &shared.hub_hostname,
-            op,
-            resource,
-            topic::covers,
-        ),
-        Operation::Connect | Operation::Publish => policy.allows(
-            &subject,
-            this_device,
-            &shared.hub_hostname,
-            op,
-            resource,
-            topic::matches,
-        ),
-    }
+    let covers: fn(&str, &str) -> bool = match op {
+        Operation::Subscribe => topic::covers,
+        Operation::Connect | Operation::Publish => topic::matches,
+    };
+    let device = shared.device.as_str();
+    policy.allows(&subject, device, &shared.hub_hostname, op, resource, covers)
 }
 
 /// Whether `client` may connect.
