@@ -38,22 +38,40 @@ fn key_of(module: &str) -> Vec<u8> {
     format!("{module:-<32}").into_bytes()
 }
 
+/// Routes `(name, text, time to live)`, without priorities.
 fn routing(routes: &[(&str, &str, Option<u32>)]) -> Routing {
     with_policy(routes, None)
 }
 
 fn with_policy(routes: &[(&str, &str, Option<u32>)], policy: Option<serde_json::Value>) -> Routing {
+    let specs = routes
+        .iter()
+        .map(|(name, text, ttl)| (*name, *text, *ttl, None));
+    compile(specs, policy)
+}
+
+/// Routes `(name, text, priority)`.
+fn prioritized(routes: &[(&str, &str, Option<u8>)]) -> Routing {
+    let specs = routes
+        .iter()
+        .map(|(name, text, priority)| (*name, *text, None, *priority));
+    compile(specs, None)
+}
+
+fn compile<'a>(
+    routes: impl Iterator<Item = (&'a str, &'a str, Option<u32>, Option<u8>)>,
+    policy: Option<serde_json::Value>,
+) -> Routing {
     let desired = HubDesired {
         schema_version: "1.1".into(),
         routes: routes
-            .iter()
-            .map(|(name, text, ttl)| {
+            .map(|(name, text, ttl_secs, priority)| {
                 let spec = RouteSpec {
-                    text: (*text).to_owned(),
-                    priority: None,
-                    ttl_secs: *ttl,
+                    text: text.to_owned(),
+                    priority,
+                    ttl_secs,
                 };
-                ((*name).to_owned(), spec)
+                (name.to_owned(), spec)
             })
             .collect::<BTreeMap<_, _>>(),
         store_and_forward: StoreAndForward {
@@ -199,6 +217,34 @@ async fn expired_messages_are_dropped_and_counted() {
             "missing {line:?} in\n{metrics}"
         );
     }
+    edge.hub.shutdown().await;
+}
+
+/// As in edgeHub, a route without a priority comes after every priority a route can set.
+#[tokio::test]
+async fn queued_messages_go_by_route_priority_and_unset_is_lowest() {
+    let from = |output: &str| {
+        format!(
+            "FROM /messages/modules/sender/outputs/{output} INTO BrokeredEndpoint(\"/modules/receiver/inputs/in\")"
+        )
+    };
+    let (unset, nine, zero) = (from("unset"), from("nine"), from("zero"));
+    let edge = start(prioritized(&[
+        ("unset", &unset, None),
+        ("nine", &nine, Some(9)),
+        ("zero", &zero, Some(0)),
+    ]))
+    .await;
+    let (sender, _sender_events) = edge.module("sender").await;
+    for output in ["unset", "nine", "zero"] {
+        send(&sender, output, output).await;
+    }
+    let (_receiver, mut inputs) = edge.module("receiver").await;
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        order.push(String::from_utf8(next_input(&mut inputs).await.1.body).unwrap());
+    }
+    assert_eq!(order, ["zero", "nine", "unset"]);
     edge.hub.shutdown().await;
 }
 

@@ -61,8 +61,8 @@ async fn delivers_highest_priority_first_then_in_order() {
     );
     assert!(q.try_next_batch(10).await.unwrap().is_empty());
     assert!(matches!(
-        q.enqueue(10, msg("x"), T0, None).await,
-        Err(QueueError::InvalidPriority(10))
+        q.enqueue(11, msg("x"), T0, None).await,
+        Err(QueueError::InvalidPriority(11))
     ));
 }
 

@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use spoke_core::ids::{DeviceId, ModuleId};
-use spoke_core::manifest::{BrokerPolicy, MAX_ROUTE_PRIORITY};
+use spoke_core::manifest::BrokerPolicy;
 use spoke_core::message::Message;
 use spoke_core::route::{MessageSource, RouteTable, Sink};
 use spoke_core::topic;
 use spoke_mqtt::codec::QoS;
 use spoke_mqtt::order::Turn;
 use spoke_mqtt::server::{DeliverError, PublishError};
-use spoke_store::queue::{Clock, EndpointQueue, QueueError, QueueStore};
+use spoke_store::queue::{Clock, EndpointQueue, LOWEST_PRIORITY, QueueError, QueueStore};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -164,8 +164,8 @@ impl Router {
             let queue = self.endpoint(&d.sink).await.map_err(not_stored)?;
             let ttl = d.ttl_secs.map_or(default_ttl, i64::from);
             let expires = (ttl >= 0).then(|| now.saturating_add(ttl.saturating_mul(1000)));
-            // Routes without a priority (`DEFAULT_PRIORITY`) share the lowest queue, 9.
-            let priority = d.priority.min(MAX_ROUTE_PRIORITY);
+            // Routes without a priority (`DEFAULT_PRIORITY`) go after every priority set.
+            let priority = d.priority.min(LOWEST_PRIORITY);
             let durable = queue
                 .submit(priority, payload.clone(), now, expires)
                 .await

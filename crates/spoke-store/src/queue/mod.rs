@@ -1,8 +1,8 @@
 //! Durable store-and-forward queues: the edge hub's `$upstream` queue and module-input queues.
 //!
 //! A [`QueueStore`] is a directory of named endpoint queues sharing one disk budget. An
-//! [`EndpointQueue`] has ten priorities, 0 (highest) to 9, as Azure IoT Edge's route
-//! priorities; each priority that was ever used is one [`crate::log`] plus a cursor file.
+//! [`EndpointQueue`] has eleven priorities: 0 (highest) to 9, as Azure IoT Edge's route
+//! priorities, and 10 ([`LOWEST_PRIORITY`]) for routes that set none; each priority that was ever used is one [`crate::log`] plus a cursor file.
 //! Messages are delivered highest priority first, then in enqueue order, at least once, until
 //! acknowledged or expired.
 //!
@@ -13,7 +13,7 @@
 //! DIR/<name>/                      one endpoint; <name> is the endpoint name with every byte
 //!                                  other than [A-Za-z0-9_-] written %XX (so "$upstream" is
 //!                                  "%24upstream", "module/f/in" is "module%2Ff%2Fin")
-//! DIR/<name>/p<P>/                 the log of priority P (0..=9), see crate::log
+//! DIR/<name>/p<P>/                 the log of priority P (0..=10), see crate::log
 //! DIR/<name>/p<P>.cursor           the delivery cursor of priority P
 //! DIR/.removing-<name>/            an endpoint being deleted; deleted again on open
 //! ```
@@ -107,8 +107,13 @@ use crate::log::LogError;
 pub use endpoint::EndpointQueue;
 pub use store::QueueStore;
 
-/// The number of priorities of an endpoint: 0 (highest) to 9.
-pub const PRIORITIES: usize = 10;
+/// The lowest priority: where an edge hub route that sets no priority sends its messages,
+/// after every priority a route can set (0..=9), as edgeHub's default priority is lower than
+/// all of them.
+pub const LOWEST_PRIORITY: u8 = 10;
+
+/// The number of priorities of an endpoint: 0 (highest) to [`LOWEST_PRIORITY`].
+pub const PRIORITIES: usize = LOWEST_PRIORITY as usize + 1;
 
 /// Milliseconds since the Unix epoch, as the queue's expiry clock sees them. Cheap to clone.
 #[derive(Clone)]
@@ -173,7 +178,7 @@ impl Default for QueueConfig {
 /// Identifies a queued entry for [`EndpointQueue::ack`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryId {
-    /// The entry's priority, 0 (highest) to 9.
+    /// The entry's priority, 0 (highest) to 10.
     pub priority: u8,
     /// Its position in that priority's log.
     pub offset: u64,
@@ -195,7 +200,7 @@ pub struct Entry {
 /// Counters of one priority of an endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PriorityStats {
-    /// The priority, 0 (highest) to 9.
+    /// The priority, 0 (highest) to 10.
     pub priority: u8,
     /// Entries not acknowledged yet, including expired ones not yet skipped.
     pub depth: u64,
@@ -249,8 +254,8 @@ pub enum QueueError {
         #[source]
         source: std::io::Error,
     },
-    /// A priority above 9.
-    #[error("priority {0} is out of range 0..=9")]
+    /// A priority above 10.
+    #[error("priority {0} is out of range 0..=10")]
     InvalidPriority(u8),
     /// An endpoint name that cannot be stored.
     #[error("invalid endpoint name {name:?}: {reason}")]
