@@ -60,19 +60,28 @@ pub type SharedCache = Arc<Mutex<IdentityCache>>;
 
 /// Root PIDs of running modules, shared with the workload API.
 #[derive(Debug, Default)]
-pub struct ModulePids(Mutex<HashMap<ModuleId, u32>>);
+pub struct ModulePids {
+    roots: Mutex<HashMap<ModuleId, u32>>,
+    recorded: tokio::sync::Notify,
+}
 
 impl ModulePids {
     fn set(&self, module: &ModuleId, pid: Option<u32>) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.roots.lock().unwrap_or_else(PoisonError::into_inner);
         match pid {
-            Some(pid) => map.insert(module.clone(), pid),
-            None => map.remove(module),
-        };
+            Some(pid) => {
+                if map.insert(module.clone(), pid) != Some(pid) {
+                    self.recorded.notify_waiters();
+                }
+            }
+            None => {
+                map.remove(module);
+            }
+        }
     }
 
     fn root(&self, module: &ModuleId) -> Option<u32> {
-        self.0
+        self.roots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(module)
@@ -105,6 +114,10 @@ impl CallerCheck for ModulePids {
             }
         }
         false
+    }
+
+    fn changes(&self) -> Option<&tokio::sync::Notify> {
+        Some(&self.recorded)
     }
 }
 

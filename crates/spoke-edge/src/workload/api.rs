@@ -302,6 +302,10 @@ pub struct Request<'a> {
 
 /// The workload API's state: keys, trust and certificate settings. Shared by every module
 /// socket.
+/// How long a caller not (yet) known as a process of the socket's module is given to become
+/// one: the time from a module's process start to the runtime reporting its PID.
+pub const CALLER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Workload {
     hub_hostname: String,
     device_id: DeviceId,
@@ -329,6 +333,25 @@ impl Workload {
             trust: RwLock::new(Arc::new(config.trust.clone())),
             keys,
             callers,
+        }
+    }
+
+    /// Waits, up to [`CALLER_GRACE`], until `pid` is known as a process of `module` (see
+    /// [`CallerCheck::changes`]); [`Self::handle`] decides either way.
+    pub async fn await_caller(&self, module: &ModuleId, pid: u32) {
+        let Some(changes) = self.callers.changes() else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + CALLER_GRACE;
+        loop {
+            let recorded = changes.notified();
+            tokio::pin!(recorded);
+            recorded.as_mut().enable();
+            if self.callers.is_module_process(module, pid)
+                || tokio::time::timeout_at(deadline, recorded).await.is_err()
+            {
+                return;
+            }
         }
     }
 

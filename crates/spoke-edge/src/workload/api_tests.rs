@@ -33,6 +33,10 @@ fn trust(extra: Option<&str>) -> TrustConfig {
 }
 
 fn core() -> Workload {
+    core_with(Arc::new(Pids))
+}
+
+fn core_with(callers: Arc<dyn CallerCheck>) -> Workload {
     let config = WorkloadConfig::new(
         "/unused".into(),
         "hub.example".into(),
@@ -40,7 +44,7 @@ fn core() -> Workload {
         trust(None),
         MasterKey::from_bytes([5; 32]),
     );
-    Workload::new(&config, Arc::new(Keys), Arc::new(Pids))
+    Workload::new(&config, Arc::new(Keys), callers)
 }
 
 fn call(
@@ -135,6 +139,72 @@ fn routes_decode_the_module_and_check_the_method() {
             "{path}"
         );
     }
+}
+
+/// Module `filter`'s process [`PID`], recorded only when the test says so.
+#[derive(Default)]
+struct LatePids {
+    recorded: std::sync::atomic::AtomicBool,
+    changes: tokio::sync::Notify,
+}
+
+impl CallerCheck for LatePids {
+    fn is_module_process(&self, _module: &ModuleId, pid: u32) -> bool {
+        pid == PID && self.recorded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn changes(&self) -> Option<&tokio::sync::Notify> {
+        Some(&self.changes)
+    }
+}
+
+/// A module may call before the runtime has recorded its PID: the call waits for the record
+/// (not for the whole grace), and a caller never recorded is refused after the grace.
+#[tokio::test(start_paused = true)]
+async fn a_caller_recorded_late_is_waited_for() {
+    let pids = Arc::new(LatePids::default());
+    let core = Arc::new(core_with(pids.clone()));
+    let filter = ModuleId::parse("filter").unwrap();
+    let start = tokio::time::Instant::now();
+    let waiting = tokio::spawn({
+        let (core, filter) = (core.clone(), filter.clone());
+        async move { core.await_caller(&filter, PID).await }
+    });
+    tokio::task::yield_now().await;
+    tokio::time::advance(std::time::Duration::from_millis(300)).await;
+    pids.recorded
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    pids.changes.notify_waiters();
+    waiting.await.unwrap();
+    assert_eq!(start.elapsed(), std::time::Duration::from_millis(300));
+    assert_eq!(
+        call(
+            &core,
+            "filter",
+            PID,
+            &Method::GET,
+            "/trust-bundle?api-version=2019-01-30",
+            ""
+        )
+        .0,
+        200
+    );
+
+    let start = tokio::time::Instant::now();
+    core.await_caller(&filter, PID + 1).await;
+    assert_eq!(start.elapsed(), CALLER_GRACE);
+    assert_eq!(
+        call(
+            &core,
+            "filter",
+            PID + 1,
+            &Method::GET,
+            "/trust-bundle?api-version=2019-01-30",
+            ""
+        )
+        .0,
+        403
+    );
 }
 
 #[test]

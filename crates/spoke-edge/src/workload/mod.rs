@@ -44,6 +44,13 @@ pub trait CallerCheck: Send + Sync + 'static {
     /// Whether `pid` (in the daemon's PID namespace) is one of `module`'s processes. `module`
     /// is the name the socket was bound for, such as `$edgeHub` or `filter`.
     fn is_module_process(&self, module: &ModuleId, pid: u32) -> bool;
+
+    /// Notified when a module's processes are recorded (it started). A module can call the
+    /// workload API before the runtime has reported its PID; the API then waits for this, up
+    /// to [`api::CALLER_GRACE`], before refusing. `None`: the answer never changes.
+    fn changes(&self) -> Option<&tokio::sync::Notify> {
+        None
+    }
 }
 
 /// What the workload API trusts and hands out as trust: the edge CA and the extra bundles.

@@ -228,6 +228,9 @@ async fn read_and_handle(
     parts: &hyper::http::request::Parts,
     body: Incoming,
 ) -> Reply {
+    if let Some(pid) = pid {
+        core.await_caller(module, pid).await;
+    }
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(body) => core.handle(
             Caller { module, pid },
