@@ -10,8 +10,8 @@
 //! Twins go through [`TwinStore`], as in Azure's edgeHub: a reported patch is checked and saved
 //! there and acknowledged at once (also offline); the module's connection sends the pending
 //! patches in order whenever it is up. A twin GET reads the hub's twin (pending patches applied)
-//! and, while the connection is down or the hub does not answer within [`CLOUD_TIMEOUT`], the
-//! last one read, also after a restart, or an empty one. The connection reconnects on its own
+//! and, once the connection has gone down or when the hub does not answer within
+//! [`CLOUD_TIMEOUT`], the last one read, also after a restart, or an empty one. The connection reconnects on its own
 //! forever.
 
 use std::collections::HashMap;
@@ -79,6 +79,9 @@ impl CloudError {
 struct Link {
     /// The connection is up (between `Connected` and `Disconnected`).
     online: AtomicBool,
+    /// The connection was up once: when it is not now, the hub is out of reach (before,
+    /// it may just be coming up, and a twin cached before a restart may be stale).
+    was_online: AtomicBool,
     /// Pending reported patches to send, or the connection came up.
     wake: Notify,
 }
@@ -167,7 +170,8 @@ impl Clouds {
     /// applied: from the hub or, offline, the last one read (or an empty one).
     pub async fn twin(&self, module: &ModuleId) -> Value {
         let entry = self.module(module);
-        if !entry.link.online.load(Ordering::Acquire)
+        if entry.link.was_online.load(Ordering::Acquire)
+            && !entry.link.online.load(Ordering::Acquire)
             && let Some(cached) = self.twins.cached(module)
         {
             return cached;
@@ -380,6 +384,7 @@ async fn relay(connection: &Connection, client: &Client, identity: &Identity, mu
             }
             Event::Connected => {
                 connection.link.online.store(true, Ordering::Release);
+                connection.link.was_online.store(true, Ordering::Release);
                 connection.link.wake.notify_one();
             }
             Event::Disconnected { .. } => {
