@@ -7,7 +7,7 @@ use crate::connstr::ConnectionString;
 use crate::ids::{DeviceId, Identity, ModuleId};
 use crate::message::{decode_property_bag, encode_property_bag};
 use crate::sas::SasToken;
-use crate::topic::{DeviceTopic, Subscription};
+use crate::topic::{self, DeviceTopic, Subscription};
 
 /// Connection strings: a parsed value formats to a string that parses back to it.
 pub fn fuzz_connection_string(data: &[u8]) {
@@ -81,9 +81,14 @@ pub fn fuzz_topic(data: &[u8]) {
     ] {
         if let Some(sub) = Subscription::classify(&identity, text) {
             assert!(
-                sub.sdk_filter(&identity).is_some(),
+                sub.sdk_filter(&identity).is_some()
+                    || (sub == Subscription::EdgeModules
+                        && topic::EDGE_MODULES_FILTERS.contains(&text)),
                 "{sub:?} for {identity}"
             );
         }
+    }
+    if let Ok(Some((module, inner))) = topic::split_module_scope(text) {
+        assert_eq!(topic::module_scoped(&module, &inner), text);
     }
 }

@@ -22,6 +22,42 @@ pub const TWIN_RESPONSES_FILTER: &str = "$iothub/twin/res/#";
 /// SDK filter for desired-property patches (spec §3.4).
 pub const DESIRED_PATCHES_FILTER: &str = "$iothub/twin/PATCH/properties/desired/#";
 
+/// Prefix of the module-scoped topics (a Spoke extension, `docs/protocol.md`): an IoT Edge
+/// device's own connection carries its modules' twin and method traffic on
+/// `$iothub/modules/{m}/{topic}`, where `$iothub/{topic}` is the module's own topic.
+const MODULE_SCOPE: &str = "$iothub/modules/";
+
+/// The filters an IoT Edge device subscribes to for the twin responses, desired patches and
+/// method requests of all its modules (module-scoped topics).
+pub const EDGE_MODULES_FILTERS: [&str; 3] = [
+    "$iothub/modules/+/methods/POST/#",
+    "$iothub/modules/+/twin/res/#",
+    "$iothub/modules/+/twin/PATCH/properties/desired/#",
+];
+
+/// Module `module`'s scoped form of the `$iothub/...` topic `topic`.
+pub fn module_scoped(module: &ModuleId, topic: &str) -> String {
+    debug_assert!(
+        topic.starts_with("$iothub/"),
+        "only $iothub topics are scoped"
+    );
+    let rest = topic.strip_prefix("$iothub/").unwrap_or(topic);
+    format!("{MODULE_SCOPE}{module}/{rest}")
+}
+
+/// For a module-scoped topic, the module and the `$iothub/...` topic it scopes; `None` for
+/// any other topic.
+pub fn split_module_scope(topic: &str) -> Result<Option<(ModuleId, String)>, TopicError> {
+    let Some(rest) = topic.strip_prefix(MODULE_SCOPE) else {
+        return Ok(None);
+    };
+    let (module, inner) = rest.split_once('/').ok_or_else(|| TopicError::Unknown {
+        topic: topic.to_owned(),
+    })?;
+    let module = ModuleId::parse(module).map_err(TopicError::InvalidId)?;
+    Ok(Some((module, format!("$iothub/{inner}"))))
+}
+
 /// Why a topic was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
@@ -260,6 +296,8 @@ pub enum Subscription {
     TwinResponses,
     /// Desired-property patches.
     DesiredPatches,
+    /// One of [`EDGE_MODULES_FILTERS`] (devices only; the hub grants it to IoT Edge devices).
+    EdgeModules,
 }
 
 impl Subscription {
@@ -273,6 +311,9 @@ impl Subscription {
             METHODS_FILTER | "$iothub/methods/POST/+/#" => return Some(Self::Methods),
             TWIN_RESPONSES_FILTER | "$iothub/twin/res/+/#" => return Some(Self::TwinResponses),
             DESIRED_PATCHES_FILTER => return Some(Self::DesiredPatches),
+            _ if EDGE_MODULES_FILTERS.contains(&filter) => {
+                return identity.module.is_none().then_some(Self::EdgeModules);
+            }
             _ => {}
         }
         let own = filter
@@ -290,14 +331,15 @@ impl Subscription {
         }
     }
 
-    /// The SDK's filter for this feature and `identity`; `None` if the identity cannot use it.
+    /// The SDK's filter for this feature and `identity`; `None` if the identity cannot use it
+    /// or the feature has several filters ([`Self::EdgeModules`]).
     pub fn sdk_filter(self, identity: &Identity) -> Option<String> {
         match (self, &identity.module) {
             (Self::C2d, None) => Some(c2d_filter(&identity.device)),
             (Self::ModuleInputs, Some(module)) => {
                 Some(module_inputs_filter(&identity.device, module))
             }
-            (Self::C2d | Self::ModuleInputs, _) => None,
+            (Self::C2d | Self::ModuleInputs | Self::EdgeModules, _) => None,
             (Self::Methods, _) => Some(METHODS_FILTER.to_owned()),
             (Self::TwinResponses, _) => Some(TWIN_RESPONSES_FILTER.to_owned()),
             (Self::DesiredPatches, _) => Some(DESIRED_PATCHES_FILTER.to_owned()),
@@ -477,6 +519,43 @@ mod tests {
     }
 
     #[test]
+    fn module_scoped_topics() {
+        let scoped = module_scoped(&m("$edgeHub"), &twin_response(200, "r/1", None));
+        assert_eq!(scoped, "$iothub/modules/$edgeHub/twin/res/200/?$rid=r%2F1");
+        assert_eq!(
+            split_module_scope(&scoped).unwrap(),
+            Some((m("$edgeHub"), twin_response(200, "r/1", None)))
+        );
+        assert_eq!(
+            split_module_scope("$iothub/modules/filter/methods/res/200/?$rid=7").unwrap(),
+            Some((m("filter"), "$iothub/methods/res/200/?$rid=7".into()))
+        );
+        assert_eq!(
+            split_module_scope("$iothub/twin/GET/?$rid=1").unwrap(),
+            None
+        );
+        assert_eq!(
+            split_module_scope("$iothub/modules/m1"),
+            Err(TopicError::Unknown {
+                topic: "$iothub/modules/m1".into()
+            })
+        );
+        assert!(matches!(
+            split_module_scope("$iothub/modules/a b/twin/GET/?$rid=1"),
+            Err(TopicError::InvalidId(_))
+        ));
+        let dev = Identity::device(d("edge"));
+        let module = Identity::module(d("edge"), m("m1"));
+        for filter in EDGE_MODULES_FILTERS {
+            assert_eq!(
+                Subscription::classify(&dev, filter),
+                Some(Subscription::EdgeModules)
+            );
+            assert_eq!(Subscription::classify(&module, filter), None);
+        }
+    }
+
+    #[test]
     fn identity_of_events() {
         let t = DeviceTopic::parse("devices/d1/modules/m1/messages/events/").unwrap();
         assert_eq!(t.identity(), Some(Identity::module(d("d1"), m("m1"))));
@@ -608,6 +687,7 @@ mod tests {
             Subscription::Methods,
             Subscription::TwinResponses,
             Subscription::DesiredPatches,
+            Subscription::EdgeModules,
         ];
         for identity in [&dev, &module] {
             for sub in all {
@@ -617,7 +697,9 @@ mod tests {
                     }
                     None => assert!(matches!(
                         (sub, identity.module.is_some()),
-                        (Subscription::C2d, true) | (Subscription::ModuleInputs, false)
+                        (Subscription::C2d, true)
+                            | (Subscription::ModuleInputs, false)
+                            | (Subscription::EdgeModules, _)
                     )),
                 }
             }

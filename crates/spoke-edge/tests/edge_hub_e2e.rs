@@ -3,7 +3,8 @@
 //! sender's output is routed through a `WHERE` clause to a receiver's input; the receiver
 //! forwards what it gets to `$upstream`, where the hub sees it as coming from the receiver.
 //! Module twins (reported and desired), a cloud-to-module and a module-to-module direct method
-//! go through the edge hub, and its metrics count what was routed. The sender connects with
+//! go through the edge hub and its one upstream connection, and its metrics count what was
+//! routed. The sender connects with
 //! MQTT over WebSocket (`bind:443`, `websockets=True`), the receiver with MQTT over TLS (8883).
 
 mod support;
@@ -146,6 +147,25 @@ async fn azure_sdk_modules_route_through_the_edge_hub() {
         .await;
     assert_eq!(answer["status"], 200, "{answer}");
     assert_eq!(answer["payload"], json!({"hi": "there"}));
+
+    // All of it went over one connection of the edge device (its upstream link); besides it
+    // only the system modules `$edgeAgent` and `$edgeHub` have their own. The modules have
+    // none to the hub, yet show as connected through the link.
+    let stats = service
+        .json(reqwest::Method::GET, "/statistics/service", None)
+        .await;
+    assert_eq!(
+        stats["connectedDeviceCount"], 3,
+        "edge2, edge2/$edgeAgent and edge2/$edgeHub"
+    );
+    let receiver = service
+        .json(
+            reqwest::Method::GET,
+            "/devices/edge2/modules/receiver",
+            None,
+        )
+        .await;
+    assert_eq!(receiver["connectionState"], "Connected", "{receiver}");
 
     // Module to module: the sender's `invoke_method` reached the receiver through the edge hub.
     let sender_twin = service

@@ -14,8 +14,8 @@ use crate::c2d::C2d;
 use crate::config::HubConfig;
 use crate::feedback::Feedback;
 use crate::methods::Methods;
-use crate::mqtt::MqttServer;
 use crate::mqtt::link::MqttLink;
+use crate::mqtt::{MqttServer, route};
 use crate::policies::{Policy, Right};
 use crate::registry::Registry;
 use crate::registry::model::Presence;
@@ -115,7 +115,7 @@ impl Hub {
             0
         };
         Presence {
-            connected: self.mqtt().is_connected(&identity.client_id()),
+            connected: route::connected(self.mqtt(), identity),
             last_activity: None,
             c2d_count,
         }
@@ -130,7 +130,7 @@ impl Hub {
     pub async fn twin_documents(&self, modules: bool) -> Vec<Value> {
         let server = self.mqtt();
         let presence = |identity: &Identity| Presence {
-            connected: server.is_connected(&identity.client_id()),
+            connected: route::connected(server, identity),
             ..Presence::default()
         };
         self.registry.twin_documents(modules, &presence).await

@@ -1,6 +1,7 @@
 //! Direct methods (spec §3.9, §5.4): a REST call becomes an MQTT request on
 //! `$iothub/methods/POST/{name}/?$rid={rid}` to the connected device, whose
-//! `$iothub/methods/res/{status}/?$rid={rid}` answer completes the call.
+//! `$iothub/methods/res/{status}/?$rid={rid}` answer completes the call. A module without a
+//! connection of its own is called through its IoT Edge device's (`mqtt::route`).
 //!
 //! [`Methods`] owns the table of calls waiting for an answer, keyed by the callee's client id
 //! and the request id, so a device can only answer requests sent to it.
@@ -17,7 +18,7 @@ use spoke_core::topic;
 use spoke_mqtt::codec::QoS;
 use tokio::sync::{Notify, oneshot};
 
-use crate::mqtt::MqttServer;
+use crate::mqtt::{MqttServer, route};
 
 /// Largest request or response payload (128 KB).
 pub const MAX_PAYLOAD: usize = 128 * 1024;
@@ -93,8 +94,9 @@ impl Methods {
         }
         let client_id = call.identity.client_id();
         let rid = format!("{:x}", self.next_rid.fetch_add(1, Ordering::Relaxed) + 1);
-        let probe = topic::method_request(&call.name, &rid);
-        self.wait_subscribed(server, &client_id, &probe, call.connect_timeout)
+        let request = topic::method_request(&call.name, &rid);
+        let (target, request) = self
+            .wait_subscribed(server, &call.identity, request, call.connect_timeout)
             .await?;
         let (tx, rx) = oneshot::channel();
         {
@@ -106,7 +108,7 @@ impl Methods {
         }
         let key = (client_id.clone(), rid);
         if server
-            .publish(&client_id, probe, Bytes::from(body), QoS::AtMostOnce)
+            .publish(&target, request, Bytes::from(body), QoS::AtMostOnce)
             .is_err()
         {
             self.pending().remove(&key);
@@ -120,18 +122,20 @@ impl Methods {
         }
     }
 
+    /// Waits until a connection reaching `identity` is subscribed to `request`; that
+    /// connection's client id and its form of the topic.
     async fn wait_subscribed(
         &self,
         server: &MqttServer,
-        client_id: &str,
-        topic: &str,
+        identity: &Identity,
+        request: String,
         connect_timeout: Duration,
-    ) -> Result<(), InvokeError> {
+    ) -> Result<(String, String), InvokeError> {
         let deadline = tokio::time::Instant::now() + connect_timeout;
         loop {
             let notified = self.subscribed.notified();
-            if server.is_subscribed(client_id, topic) {
-                return Ok(());
+            if let Some(target) = route::target(server, identity, request.clone()) {
+                return Ok(target);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(InvokeError::NotOnline);

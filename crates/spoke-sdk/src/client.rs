@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
-use spoke_core::ids::Identity;
+use spoke_core::ids::{Identity, ModuleId};
 use spoke_core::message::Message;
 use spoke_mqtt::codec::{Packet, QosPid};
 use tokio::sync::{mpsc, oneshot};
@@ -168,9 +168,20 @@ impl Client {
     /// The twin's desired and reported properties, `{"desired":{..},"reported":{..}}`
     /// (spec §3.8).
     pub async fn get_twin(&self) -> Result<Value, Error> {
+        self.get_twin_of(None).await
+    }
+
+    /// Like [`Self::get_twin`], for `module` of this IoT Edge device (module-scoped topics,
+    /// `docs/protocol.md`).
+    pub async fn get_module_twin(&self, module: &ModuleId) -> Result<Value, Error> {
+        self.get_twin_of(Some(module)).await
+    }
+
+    async fn get_twin_of(&self, module: Option<&ModuleId>) -> Result<Value, Error> {
         let rid = uuid::Uuid::new_v4().to_string();
+        let topic = topics::scoped(module, topics::twin_get(&rid));
         let reply = self
-            .twin_request(topics::twin_get(&rid), rid, Bytes::from_static(b" "))
+            .twin_request(topic, rid, Bytes::from_static(b" "))
             .await?;
         if reply.status != 200 {
             return Err(Error::InvalidTwinResponse {
@@ -185,11 +196,27 @@ impl Client {
     /// Patches the reported properties (`null` deletes a property) and returns the new
     /// reported `$version` (spec §3.8).
     pub async fn patch_reported(&self, patch: &Value) -> Result<u64, Error> {
+        self.patch_reported_of(None, patch).await
+    }
+
+    /// Like [`Self::patch_reported`], for `module` of this IoT Edge device.
+    pub async fn patch_module_reported(
+        &self,
+        module: &ModuleId,
+        patch: &Value,
+    ) -> Result<u64, Error> {
+        self.patch_reported_of(Some(module), patch).await
+    }
+
+    async fn patch_reported_of(
+        &self,
+        module: Option<&ModuleId>,
+        patch: &Value,
+    ) -> Result<u64, Error> {
         let rid = uuid::Uuid::new_v4().to_string();
         let body = Bytes::from(patch.to_string());
-        let reply = self
-            .twin_request(topics::twin_patch_reported(&rid), rid, body)
-            .await?;
+        let topic = topics::scoped(module, topics::twin_patch_reported(&rid));
+        let reply = self.twin_request(topic, rid, body).await?;
         reply.version.ok_or(Error::InvalidTwinResponse {
             reason: "the PATCH response has no $version",
         })
@@ -202,7 +229,29 @@ impl Client {
         status: i32,
         payload: &Value,
     ) -> Result<(), Error> {
-        let topic = topics::method_response(status, rid);
+        self.respond_method_of(None, rid, status, payload).await
+    }
+
+    /// Answers a [`crate::Event::ModuleMethod`] request for `module` of this IoT Edge device.
+    pub async fn respond_module_method(
+        &self,
+        module: &ModuleId,
+        rid: &str,
+        status: i32,
+        payload: &Value,
+    ) -> Result<(), Error> {
+        self.respond_method_of(Some(module), rid, status, payload)
+            .await
+    }
+
+    async fn respond_method_of(
+        &self,
+        module: Option<&ModuleId>,
+        rid: &str,
+        status: i32,
+        payload: &Value,
+    ) -> Result<(), Error> {
+        let topic = topics::scoped(module, topics::method_response(status, rid));
         let (tx, rx) = oneshot::channel();
         self.submit(
             topic,

@@ -47,6 +47,10 @@ pub struct ClientConfig {
     /// Limit on one connection attempt: signing, TCP, TLS, CONNECT/CONNACK and SUBSCRIBE
     /// (default 30 s).
     pub connect_timeout: Duration,
+    /// For an IoT Edge device's own connection: also subscribe to the module-scoped twin and
+    /// method topics of all its modules (a Spoke extension, `docs/protocol.md`), delivered as
+    /// [`crate::Event::ModuleDesiredPatch`] and [`crate::Event::ModuleMethod`]. Default off.
+    pub edge_modules: bool,
 }
 
 impl ClientConfig {
@@ -69,6 +73,7 @@ impl ClientConfig {
             token_ttl: Duration::from_hours(1),
             renewal_margin: Duration::from_mins(2),
             connect_timeout: Duration::from_secs(30),
+            edge_modules: false,
         }
     }
 

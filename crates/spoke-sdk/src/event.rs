@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use spoke_core::ids::ModuleId;
 use spoke_core::message::Message;
 
 use crate::error::ConnectionError;
@@ -33,6 +34,26 @@ pub enum Event {
         /// The JSON payload (`null` when the request has none).
         payload: Value,
     },
+    /// A desired-properties patch for `module`, received by its IoT Edge device's connection
+    /// ([`crate::ClientConfig::edge_modules`]).
+    ModuleDesiredPatch {
+        /// The module whose twin changed.
+        module: ModuleId,
+        /// The patch, with `$version`.
+        patch: Value,
+    },
+    /// A direct method request for `module`, received by its IoT Edge device's connection;
+    /// answer it with [`crate::Client::respond_module_method`].
+    ModuleMethod {
+        /// The module called.
+        module: ModuleId,
+        /// The method name.
+        name: String,
+        /// The request ID to answer.
+        rid: String,
+        /// The JSON payload (`null` when the request has none).
+        payload: Value,
+    },
     /// A message: C2D for a device (`input` is `None`, spec §3.6), or a module input
     /// message (spec §3.7).
     Message {
@@ -41,6 +62,22 @@ pub enum Event {
         /// The message, with its system and application properties.
         message: Message,
     },
+}
+
+impl Event {
+    /// This event as received for `module` on its IoT Edge device's connection.
+    pub(crate) fn for_module(self, module: ModuleId) -> Self {
+        match self {
+            Self::DesiredPatch(patch) => Self::ModuleDesiredPatch { module, patch },
+            Self::Method { name, rid, payload } => Self::ModuleMethod {
+                module,
+                name,
+                rid,
+                payload,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Why a connection ended.

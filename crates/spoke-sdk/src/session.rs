@@ -18,8 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use serde_json::Value;
-use spoke_core::ids::Identity;
+use spoke_core::ids::{Identity, ModuleId};
 use spoke_core::message::Message;
+use spoke_core::topic::split_module_scope;
 use spoke_mqtt::codec::{Packet, PacketId, Publish, QosPid};
 use tokio::sync::oneshot;
 
@@ -231,14 +232,39 @@ impl Session {
 
     /// An inbound PUBLISH: the event it carries, if any. Twin responses complete their
     /// request here. Topics and bodies that are not understood are logged and dropped.
+    /// A module-scoped topic (`docs/protocol.md`) gives the module's event.
     pub fn inbound(&mut self, publish: Publish) -> Option<Event> {
-        let topic = match HubTopic::parse(&publish.topic, &self.identity) {
-            Ok(topic) => topic,
+        let (module, topic) = match self.parse(&publish.topic) {
+            Ok(parsed) => parsed,
             Err(e) => {
                 tracing::warn!(topic = publish.topic, error = %e, "dropping a PUBLISH on an unknown topic");
                 return None;
             }
         };
+        let event = self.event(topic, publish.payload)?;
+        Some(match module {
+            Some(module) => event.for_module(module),
+            None => event,
+        })
+    }
+
+    /// The topic, and the module it is scoped to if it is a module-scoped topic.
+    fn parse(&self, topic: &str) -> Result<(Option<ModuleId>, HubTopic), String> {
+        match split_module_scope(topic).map_err(|e| e.to_string())? {
+            Some((module, inner)) => {
+                let identity = Identity::module(self.identity.device.clone(), module.clone());
+                let topic = HubTopic::parse(&inner, &identity).map_err(|e| e.to_string())?;
+                Ok((Some(module), topic))
+            }
+            None => Ok((
+                None,
+                HubTopic::parse(topic, &self.identity).map_err(|e| e.to_string())?,
+            )),
+        }
+    }
+
+    /// The event a hub topic and its payload carry; twin responses complete their request.
+    fn event(&mut self, topic: HubTopic, payload: Bytes) -> Option<Event> {
         match topic {
             HubTopic::TwinResponse {
                 status,
@@ -250,13 +276,13 @@ impl Session {
                     TwinReply {
                         status,
                         version,
-                        body: publish.payload,
+                        body: payload,
                     },
                 );
                 None
             }
             HubTopic::DesiredPatch { .. } => {
-                if let Ok(patch @ Value::Object(_)) = serde_json::from_slice(&publish.payload) {
+                if let Ok(patch @ Value::Object(_)) = serde_json::from_slice(&payload) {
                     Some(Event::DesiredPatch(patch))
                 } else {
                     tracing::warn!("dropping a desired patch that is not a JSON object");
@@ -264,10 +290,10 @@ impl Session {
                 }
             }
             HubTopic::MethodRequest { name, rid } => {
-                let payload = if publish.payload.is_empty() {
+                let payload = if payload.is_empty() {
                     Ok(Value::Null)
                 } else {
-                    serde_json::from_slice(&publish.payload)
+                    serde_json::from_slice(&payload)
                 };
                 match payload {
                     Ok(payload) => Some(Event::Method { name, rid, payload }),
@@ -277,8 +303,8 @@ impl Session {
                     }
                 }
             }
-            HubTopic::C2d { bag } => message(None, &bag, &publish.payload),
-            HubTopic::Input { input, bag } => message(Some(input), &bag, &publish.payload),
+            HubTopic::C2d { bag } => message(None, &bag, &payload),
+            HubTopic::Input { input, bag } => message(Some(input), &bag, &payload),
         }
     }
 
@@ -423,6 +449,45 @@ mod tests {
         assert_eq!(s.len(), 1, "pid held until its PUBACK");
         s.suspend();
         assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn module_scoped_topics_give_module_events() {
+        let mut s = Session::new(device());
+        let (op, mut rx) = twin_op("r2");
+        s.submit(op, true);
+        let answer = inbound("$iothub/modules/filter/twin/res/200/?$rid=r2", b"{}");
+        assert!(s.inbound(answer).is_none());
+        assert_eq!(rx.try_recv().unwrap().unwrap().status, 200);
+        let call = inbound(
+            "$iothub/modules/filter/methods/POST/reset/?$rid=5",
+            b"{\"a\":1}",
+        );
+        let Some(Event::ModuleMethod {
+            module,
+            name,
+            rid,
+            payload,
+        }) = s.inbound(call)
+        else {
+            panic!("a module method request");
+        };
+        assert_eq!(
+            (module.as_str(), name.as_str(), rid.as_str()),
+            ("filter", "reset", "5")
+        );
+        assert_eq!(payload["a"], 1);
+        let patch = inbound(
+            "$iothub/modules/filter/twin/PATCH/properties/desired/?$version=3",
+            b"{\"x\":1,\"$version\":3}",
+        );
+        assert!(matches!(
+            s.inbound(patch),
+            Some(Event::ModuleDesiredPatch { module, patch })
+                if module.as_str() == "filter" && patch["x"] == 1
+        ));
+        let foreign = inbound("$iothub/modules/filter/messages/x", b"");
+        assert!(s.inbound(foreign).is_none());
     }
 
     #[test]

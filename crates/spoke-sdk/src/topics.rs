@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use spoke_core::ids::Identity;
+use spoke_core::ids::{Identity, ModuleId};
 use spoke_core::topic::{self as core_topic, DeviceTopic};
 
 /// Everything except Python's always-safe characters: `quote(s, safe="")` (spec §2.1, §3.5).
@@ -232,18 +232,31 @@ impl HubTopic {
 }
 
 /// The subscription filters this client makes at connect (spec §3.4): C2D for a device or
-/// inputs for a module, then methods, twin responses and desired patches.
-pub(crate) fn filters(identity: &Identity) -> Vec<String> {
+/// inputs for a module, then methods, twin responses and desired patches, and with
+/// `edge_modules` the module-scoped filters of an IoT Edge device (`docs/protocol.md`).
+pub(crate) fn filters(identity: &Identity, edge_modules: bool) -> Vec<String> {
     let messages = match &identity.module {
         None => core_topic::c2d_filter(&identity.device),
         Some(module) => core_topic::module_inputs_filter(&identity.device, module),
     };
-    vec![
+    let mut filters = vec![
         messages,
         core_topic::METHODS_FILTER.to_owned(),
         core_topic::TWIN_RESPONSES_FILTER.to_owned(),
         core_topic::DESIRED_PATCHES_FILTER.to_owned(),
-    ]
+    ];
+    if edge_modules {
+        filters.extend(core_topic::EDGE_MODULES_FILTERS.map(str::to_owned));
+    }
+    filters
+}
+
+/// `topic` (an `$iothub/...` topic) as `module`'s scoped topic, or as is for the client's own.
+pub(crate) fn scoped(module: Option<&ModuleId>, topic: String) -> String {
+    match module {
+        Some(module) => core_topic::module_scoped(module, &topic),
+        None => topic,
+    }
 }
 
 /// Telemetry or module output topic: `devices/{d}[/modules/{m}]/messages/events/{bag}` (§3.5).
@@ -283,7 +296,7 @@ pub(crate) fn method_response(status: i32, rid: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use spoke_core::ids::{DeviceId, ModuleId};
+    use spoke_core::ids::DeviceId;
 
     use super::*;
 
@@ -428,7 +441,7 @@ mod tests {
         );
         assert_eq!(method_response(200, "1"), "$iothub/methods/res/200/?$rid=1");
         assert_eq!(
-            filters(&device()),
+            filters(&device(), false),
             [
                 "devices/dev1/messages/devicebound/#",
                 "$iothub/methods/POST/#",
@@ -436,7 +449,20 @@ mod tests {
                 "$iothub/twin/PATCH/properties/desired/#"
             ]
         );
-        assert_eq!(filters(&module())[0], "devices/dev1/modules/mod1/inputs/#");
+        assert_eq!(
+            filters(&module(), false)[0],
+            "devices/dev1/modules/mod1/inputs/#"
+        );
+        assert_eq!(
+            filters(&device(), true)[4..],
+            core_topic::EDGE_MODULES_FILTERS
+        );
+        let filter = ModuleId::parse("filter").unwrap();
+        assert_eq!(
+            scoped(Some(&filter), twin_get("7")),
+            "$iothub/modules/filter/twin/GET/?$rid=7"
+        );
+        assert_eq!(scoped(None, twin_get("7")), twin_get("7"));
         assert_eq!(quote("$.on a/b"), "%24.on%20a%2Fb");
     }
 }

@@ -135,7 +135,7 @@ async fn handshake(
     }
     let mut early = Vec::new();
     if subscribe || !connack.session_present {
-        let filters = topics::filters(&config.identity);
+        let filters = topics::filters(&config.identity, config.edge_modules);
         transport
             .send(&[Packet::Subscribe(Subscribe {
                 packet_id: subscribe_pid,

@@ -184,6 +184,8 @@ impl<C: ModuleCore> Driver<C> {
             Event::Message { input, message } => {
                 return Ok(self.core.message(input.as_deref(), &message));
             }
+            // Only an IoT Edge device's connection subscribes for its modules.
+            Event::ModuleDesiredPatch { .. } | Event::ModuleMethod { .. } => {}
         }
         Ok(None)
     }

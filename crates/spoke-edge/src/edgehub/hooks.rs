@@ -132,12 +132,8 @@ impl Hooks for EdgeHooks {
         let Some(shared) = self.shared() else {
             return;
         };
-        match Subscription::classify(&client.identity, filter) {
-            Some(Subscription::ModuleInputs) => shared.router.wake(&client.identity.client_id()),
-            Some(Subscription::Methods | Subscription::DesiredPatches) => {
-                shared.clouds.ensure(&client.module);
-            }
-            _ => {}
+        if Subscription::classify(&client.identity, filter) == Some(Subscription::ModuleInputs) {
+            shared.router.wake(&client.identity.client_id());
         }
     }
 
@@ -203,7 +199,7 @@ impl EdgeHooks {
             DeviceTopic::TwinGet { rid } => {
                 let client = client.clone();
                 tokio::spawn(async move {
-                    let twin = shared.clouds.twin(&client.module).await;
+                    let twin = shared.cloud.twin(&client.module).await;
                     respond(
                         &shared,
                         &client,
@@ -219,7 +215,7 @@ impl EdgeHooks {
                 let mut turn = turn;
                 turn.wait().await;
                 let result = match serde_json::from_slice::<Value>(&publish.payload) {
-                    Ok(patch) => shared.clouds.patch_reported(&client.module, &patch),
+                    Ok(patch) => shared.cloud.patch_reported(&client.module, &patch),
                     Err(e) => Err(CloudError {
                         status: 400,
                         message: format!("reported properties are not JSON: {e}"),
@@ -242,7 +238,7 @@ impl EdgeHooks {
                     let module = client.module.clone();
                     tokio::spawn(async move {
                         shared
-                            .clouds
+                            .cloud
                             .respond(&module, &rid, status, &publish.payload)
                             .await;
                     });

@@ -5,9 +5,10 @@
 //! - `hooks`: the MQTT server's hooks: subscriptions, and what a PUBLISH means;
 //! - `router`: routes, endpoint queues (on `spoke_store::queue`) and their delivery loops;
 //! - `pump`: one endpoint's delivery loop; `envelope`: a message as stored in a queue;
-//! - `upstream`: the edge device's connection to the hub, for `$upstream`;
-//! - `cloud`: the modules' twin and method traffic through per-module cloud connections;
-//!   `twins`: their twins as cached here, and reported patches accepted here, not yet synced;
+//! - `upstream`: the edge device's one connection to the hub, for `$upstream` and for the
+//!   modules' twins and methods;
+//! - `cloud`: the modules' twin and method traffic over that link; `twins`: their twins as
+//!   cached here, and reported patches accepted here, not yet synced;
 //! - `local`: publish/subscribe on custom topics, authorized by the `mqttBroker` policy;
 //! - `methods` and `https`: module-to-module direct methods over HTTPS (`invoke_method`);
 //! - `sessions`: the modules' persistent MQTT sessions; `metrics`: Prometheus metrics;
@@ -36,13 +37,13 @@ use std::sync::Arc;
 
 use spoke_core::ids::DeviceId;
 
-pub use self::cloud::CloudConfig;
-use self::cloud::Clouds;
+use self::cloud::Cloud;
 use self::hooks::EdgeHooks;
 use self::metrics::Metrics;
 use self::router::Router;
 pub use self::router::Routing;
 pub use self::server::{EdgeHub, EdgeHubConfig, EdgeHubError, RouteControl};
+pub use self::upstream::CloudConfig;
 use crate::workload::KeyStore;
 
 /// The edge hub's MQTT server.
@@ -55,7 +56,7 @@ pub struct Shared {
     keys: Arc<dyn KeyStore>,
     server: EdgeServer,
     router: Arc<Router>,
-    clouds: Clouds,
+    cloud: Cloud,
     methods: methods::LocalMethods,
     metrics: Arc<Metrics>,
 }

@@ -25,12 +25,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::cloud::{CloudConfig, Clouds};
+use super::cloud::Cloud;
 use super::hooks::EdgeHooks;
 use super::methods::LocalMethods;
 use super::metrics::Metrics;
 use super::router::{Router, Routing};
 use super::sessions::FileSessionStore;
+use super::upstream::CloudConfig;
 use super::upstream::UpstreamLink;
 use super::{EdgeServer, Shared};
 use crate::workload::KeyStore;
@@ -157,7 +158,8 @@ impl EdgeHub {
         names.extend(config.also_bind.iter().map(ToString::to_string));
         let tls = tls_config(ca, &names)?;
         let store = QueueStore::open(&config.store_dir, config.queue.clone()).await?;
-        let upstream = UpstreamLink::start(config.upstream.clone(), config.device_key.clone());
+        let (upstream, link_events) =
+            UpstreamLink::start(config.upstream.clone(), config.device_key.clone());
         let metrics = Arc::new(Metrics::default());
         let server = EdgeServer::new(
             EdgeHooks::new(FileSessionStore::open(config.sessions_file.clone())),
@@ -177,9 +179,9 @@ impl EdgeHub {
         let shared = Arc::new(Shared {
             device,
             hub_hostname: config.upstream.hub_hostname.clone(),
-            clouds: Clouds::new(
-                config.upstream.clone(),
-                keys.clone(),
+            cloud: Cloud::start(
+                upstream.clone(),
+                link_events,
                 server.clone(),
                 config.twins_file.clone(),
             ),
@@ -273,7 +275,7 @@ impl EdgeHub {
         let _ = self.stop.send(true);
         self.shared.server.disconnect_all();
         self.shared.router.stop();
-        self.shared.clouds.close().await;
+        self.shared.cloud.close();
         self.upstream.close().await;
         for task in self.tasks {
             task.abort();

@@ -1,13 +1,15 @@
 //! Inbound PUBLISH from a device or module (spec §3.5, §3.8, §3.9): telemetry into the events
 //! log, twin GET and reported PATCH, and direct-method answers. Any other topic, or another
 //! identity's topic, closes the connection (as IoT Hub does) — with one Spoke addition: an
-//! IoT Edge device's connection (the edge hub's upstream link) may send telemetry on the
-//! events topics of its own modules, stamped as coming from that module (`docs/protocol.md`).
+//! IoT Edge device's connection (the edge hub's upstream link) may act for its own modules,
+//! sending telemetry on their events topics (stamped as coming from the module) and twin
+//! requests and method answers on their module-scoped topics (`$iothub/modules/{m}/...`,
+//! answered on the same scope; `docs/protocol.md`).
 
 use bytes::Bytes;
 use serde_json::Value;
 use spoke_core::ids::Identity;
-use spoke_core::topic::{self, DeviceTopic};
+use spoke_core::topic::{self, DeviceTopic, TopicError};
 use spoke_mqtt::codec::{Publish, QoS, Will};
 use spoke_mqtt::order::Turn;
 use spoke_mqtt::server::PublishError;
@@ -28,10 +30,35 @@ pub async fn publish(
     publish: Publish,
     turn: Turn,
 ) -> Result<(), PublishError> {
-    let parsed = DeviceTopic::parse(&publish.topic)
-        .map_err(|e| PublishError::Forbidden(format!("topic {:?}: {e}", publish.topic)))?;
-    let sender = match parsed.identity() {
-        Some(owner) if owner != client.identity => on_behalf_of(hub, client, owner).await?,
+    let forbidden =
+        |e: TopicError| PublishError::Forbidden(format!("topic {:?}: {e}", publish.topic));
+    let scope = topic::split_module_scope(&publish.topic).map_err(forbidden)?;
+    let parsed = match &scope {
+        Some((_, inner)) => DeviceTopic::parse(inner),
+        None => DeviceTopic::parse(&publish.topic),
+    }
+    .map_err(forbidden)?;
+    let scope = scope.map(|(module, _)| module);
+    let owner = match &scope {
+        Some(module) => Some(Identity::module(
+            client.identity.device.clone(),
+            module.clone(),
+        )),
+        None => parsed.identity(),
+    };
+    // Answers go back on the scope the request came on.
+    let answer = |t: String| match &scope {
+        Some(module) => topic::module_scoped(module, &t),
+        None => t,
+    };
+    let sender = match owner {
+        Some(owner) if owner != client.identity => {
+            let Some(sender) = on_behalf_of(hub, client, &owner).await? else {
+                no_such_module(hub, client, &owner, parsed, answer);
+                return Ok(());
+            };
+            sender
+        }
         _ => Sender::of(client),
     };
     match parsed {
@@ -39,18 +66,23 @@ pub async fn publish(
             store_event(hub, &sender, bag, publish.payload, false, turn).await
         }
         DeviceTopic::TwinGet { rid } => {
-            let (status, body) = match hub.registry.device_twin_view(&client.identity).await {
+            let (status, body) = match hub.registry.device_twin_view(&sender.identity).await {
                 Ok(view) => (200, Bytes::from(view.to_string())),
                 Err(e) => (e.status(), error_body(&e.to_string())),
             };
-            respond(hub, client, topic::twin_response(status, &rid, None), body);
+            respond(
+                hub,
+                client,
+                answer(topic::twin_response(status, &rid, None)),
+                body,
+            );
             Ok(())
         }
         DeviceTopic::TwinPatchReported { rid } => {
             let result = match serde_json::from_slice::<Value>(&publish.payload) {
                 Ok(patch) => hub
                     .registry
-                    .patch_reported(&client.identity, &patch)
+                    .patch_reported(&sender.identity, &patch)
                     .await
                     .map_err(|e| (e.status(), e.to_string())),
                 Err(e) => Err((400, format!("reported properties are not JSON: {e}"))),
@@ -62,15 +94,15 @@ pub async fn publish(
                     error_body(&message),
                 ),
             };
-            respond(hub, client, t, body);
+            respond(hub, client, answer(t), body);
             Ok(())
         }
         DeviceTopic::MethodResponse { status, rid } => {
             if !hub
                 .methods
-                .complete(&client.identity, &rid, status, &publish.payload)
+                .complete(&sender.identity, &rid, status, &publish.payload)
             {
-                tracing::debug!(identity = %client.identity, rid, "late or unknown method answer dropped");
+                tracing::debug!(identity = %sender.identity, rid, "late or unknown method answer dropped");
             }
             Ok(())
         }
@@ -108,9 +140,13 @@ impl Sender {
     }
 }
 
-/// The module `owner` when `client` is its IoT Edge device's own connection; otherwise the
-/// publish is forbidden.
-async fn on_behalf_of(hub: &Hub, client: &Client, owner: Identity) -> Result<Sender, PublishError> {
+/// The module `owner` when `client` is its IoT Edge device's own connection: `None` if the
+/// module does not exist or is disabled. From any other connection the publish is forbidden.
+async fn on_behalf_of(
+    hub: &Hub,
+    client: &Client,
+    owner: &Identity,
+) -> Result<Option<Sender>, PublishError> {
     let forbidden = || {
         PublishError::Forbidden(format!(
             "{} may not publish on {owner}'s topic",
@@ -124,13 +160,35 @@ async fn on_behalf_of(hub: &Hub, client: &Client, owner: Identity) -> Result<Sen
     if !in_scope {
         return Err(forbidden());
     }
-    match hub.registry.credentials(&owner).await {
-        Some(credentials) if credentials.enabled => Ok(Sender {
-            identity: owner,
+    Ok(match hub.registry.credentials(owner).await {
+        Some(credentials) if credentials.enabled => Some(Sender {
+            identity: owner.clone(),
             generation_id: credentials.generation_id,
             auth_type: client.auth_type,
         }),
-        _ => Err(forbidden()),
+        _ => None,
+    })
+}
+
+/// An edge device's publish for `owner`, one of its modules that does not exist (any more) or
+/// is disabled: twin requests are answered 404; telemetry and method answers are dropped,
+/// logged. The edge device's connection stays: its other modules are not affected.
+fn no_such_module(
+    hub: &Hub,
+    client: &Client,
+    owner: &Identity,
+    parsed: DeviceTopic,
+    answer: impl Fn(String) -> String,
+) {
+    let message = format!("module {owner} does not exist or is disabled");
+    match parsed {
+        DeviceTopic::TwinGet { rid } | DeviceTopic::TwinPatchReported { rid } => {
+            let t = answer(topic::twin_response(404, &rid, None));
+            respond(hub, client, t, error_body(&message));
+        }
+        DeviceTopic::Events { .. } | DeviceTopic::MethodResponse { .. } => {
+            tracing::warn!(edge = %client.identity, "{message}: its message is dropped");
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use spoke_core::ids::DeviceId;
 use spoke_core::topic;
 use spoke_mqtt::codec::QoS;
 
-use super::MqttServer;
+use super::{MqttServer, route};
 use crate::c2d::{Ack, Transport};
 use crate::registry::{Effect, EffectSink};
 
@@ -56,8 +56,9 @@ impl EffectSink for MqttLink {
                     version,
                     body,
                 } => {
-                    let result = server.publish(
-                        &identity.client_id(),
+                    let result = route::publish(
+                        server,
+                        &identity,
                         topic::desired_patch(version),
                         Bytes::from(body.to_string()),
                         QoS::AtLeastOnce,

@@ -4,6 +4,7 @@
 //! - `dispatch`: what an inbound PUBLISH means (telemetry, twin, method answers).
 //! - `sessions`: persistent subscriptions in the SQL store.
 //! - `link`: the server as seen by the registry (effects) and the C2D queue (transport).
+//! - `route`: which connection reaches a device or module (its own, or its edge device's).
 //! - `websocket`: MQTT over WebSocket at `/$iothub/websocket`.
 //! - `listener`: the HTTPS accept loop (REST and WebSocket).
 
@@ -11,6 +12,7 @@ mod auth;
 mod dispatch;
 pub mod link;
 pub mod listener;
+pub mod route;
 mod sessions;
 pub mod websocket;
 
@@ -119,7 +121,11 @@ impl Hooks for HubHooks {
     }
 
     fn authorize_subscribe(&self, client: &Client, filter: &str, _qos: QoS) -> Option<QoS> {
-        let granted = Subscription::classify(&client.identity, filter).map(|_| QoS::AtLeastOnce);
+        let granted = match Subscription::classify(&client.identity, filter) {
+            Some(Subscription::EdgeModules) => client.iot_edge.then_some(QoS::AtLeastOnce),
+            Some(_) => Some(QoS::AtLeastOnce),
+            None => None,
+        };
         if granted.is_none() {
             tracing::info!(identity = %client.identity, filter, "subscription refused");
         }
@@ -132,7 +138,7 @@ impl Hooks for HubHooks {
         };
         match Subscription::classify(&client.identity, filter) {
             Some(Subscription::C2d) => hub.c2d.deliver(client.identity.device.clone()),
-            Some(Subscription::Methods) => hub.methods.on_subscribed(),
+            Some(Subscription::Methods | Subscription::EdgeModules) => hub.methods.on_subscribed(),
             _ => {}
         }
     }

@@ -3,6 +3,7 @@
 //! restart and SAS token renewal.
 
 mod device;
+mod edge_link;
 mod module;
 mod resilience;
 mod support;
