@@ -27,13 +27,18 @@ pub const DESIRED_PATCHES_FILTER: &str = "$iothub/twin/PATCH/properties/desired/
 /// `$iothub/modules/{m}/{topic}`, where `$iothub/{topic}` is the module's own topic.
 const MODULE_SCOPE: &str = "$iothub/modules/";
 
-/// The filters an IoT Edge device subscribes to for the twin responses, desired patches and
-/// method requests of all its modules (module-scoped topics).
-pub const EDGE_MODULES_FILTERS: [&str; 3] = [
-    "$iothub/modules/+/methods/POST/#",
+/// The filters an IoT Edge device subscribes to for the twin responses and desired patches of
+/// all its modules (module-scoped topics); method requests are subscribed per module, with
+/// [`module_methods_filter`], while the module is connected to the edge.
+pub const EDGE_MODULES_FILTERS: [&str; 2] = [
     "$iothub/modules/+/twin/res/#",
     "$iothub/modules/+/twin/PATCH/properties/desired/#",
 ];
+
+/// The filter of `module`'s method requests on its IoT Edge device's connection.
+pub fn module_methods_filter(module: &ModuleId) -> String {
+    format!("{MODULE_SCOPE}{module}/methods/POST/#")
+}
 
 /// Module `module`'s scoped form of the `$iothub/...` topic `topic`.
 pub fn module_scoped(module: &ModuleId, topic: &str) -> String {
@@ -56,6 +61,13 @@ pub fn split_module_scope(topic: &str) -> Result<Option<(ModuleId, String)>, Top
     })?;
     let module = ModuleId::parse(module).map_err(TopicError::InvalidId)?;
     Ok(Some((module, format!("$iothub/{inner}"))))
+}
+
+fn is_module_methods_filter(filter: &str) -> bool {
+    filter
+        .strip_prefix(MODULE_SCOPE)
+        .and_then(|rest| rest.strip_suffix("/methods/POST/#"))
+        .is_some_and(|module| ModuleId::parse(module).is_ok())
 }
 
 /// Why a topic was rejected.
@@ -296,7 +308,8 @@ pub enum Subscription {
     TwinResponses,
     /// Desired-property patches.
     DesiredPatches,
-    /// One of [`EDGE_MODULES_FILTERS`] (devices only; the hub grants it to IoT Edge devices).
+    /// One of [`EDGE_MODULES_FILTERS`] or a [`module_methods_filter`] (devices only; the hub
+    /// grants them to IoT Edge devices).
     EdgeModules,
 }
 
@@ -311,7 +324,7 @@ impl Subscription {
             METHODS_FILTER | "$iothub/methods/POST/+/#" => return Some(Self::Methods),
             TWIN_RESPONSES_FILTER | "$iothub/twin/res/+/#" => return Some(Self::TwinResponses),
             DESIRED_PATCHES_FILTER => return Some(Self::DesiredPatches),
-            _ if EDGE_MODULES_FILTERS.contains(&filter) => {
+            _ if EDGE_MODULES_FILTERS.contains(&filter) || is_module_methods_filter(filter) => {
                 return identity.module.is_none().then_some(Self::EdgeModules);
             }
             _ => {}
@@ -546,12 +559,22 @@ mod tests {
         ));
         let dev = Identity::device(d("edge"));
         let module = Identity::module(d("edge"), m("m1"));
-        for filter in EDGE_MODULES_FILTERS {
+        let methods = module_methods_filter(&m("$edgeHub"));
+        assert_eq!(methods, "$iothub/modules/$edgeHub/methods/POST/#");
+        for filter in EDGE_MODULES_FILTERS.into_iter().chain([methods.as_str()]) {
             assert_eq!(
                 Subscription::classify(&dev, filter),
                 Some(Subscription::EdgeModules)
             );
             assert_eq!(Subscription::classify(&module, filter), None);
+        }
+        for filter in [
+            "$iothub/modules/+/methods/POST/#",
+            "$iothub/modules/#",
+            "$iothub/modules/a/b/methods/POST/#",
+            "$iothub/modules//methods/POST/#",
+        ] {
+            assert_eq!(Subscription::classify(&dev, filter), None, "{filter}");
         }
     }
 

@@ -5,8 +5,10 @@
 //! 30 s, reset after a successful connection) until [`Client::close`] or until every handle
 //! is dropped. Before the token expires (TTL minus the renewal margin) it disconnects and
 //! connects again with a new token, like the device SDK (spec §2.2). Subscriptions are made
-//! on the first connection and again whenever the server reports no session (spec §3.4);
-//! requests made while disconnected wait in the session and go out on the next connection.
+//! on the first connection and again whenever the server reports no session (spec §3.4), with
+//! those added by [`Client::follow_module_methods`]; changes to these made while disconnected
+//! are sent on the next connection. Requests made while disconnected wait in the session and
+//! go out on the next connection.
 //!
 //! Back-pressure: requests queue in a bounded channel and at most
 //! [`crate::session::MAX_IN_FLIGHT`] operations are held; events go through a bounded
@@ -14,6 +16,7 @@
 //! An application that neither reads nor drops its [`Events`] therefore stalls the
 //! connection.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +25,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use spoke_core::ids::{Identity, ModuleId};
 use spoke_core::message::Message;
-use spoke_mqtt::codec::{Packet, QosPid};
+use spoke_mqtt::codec::{Packet, QoS, QosPid, SubackCode, Subscribe, Unsubscribe};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
 use tracing::Instrument as _;
@@ -49,6 +52,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 enum Command {
     Submit(Operation),
+    /// Subscribe to (`true`) or unsubscribe from a filter, kept across reconnections.
+    Follow(String, bool),
     Close(oneshot::Sender<()>),
 }
 
@@ -98,7 +103,7 @@ impl Client {
         let endpoint = Arc::new(Endpoint::new(config)?);
         let mut session = Session::new((*identity).clone());
         let span = tracing::info_span!("spoke_sdk", client = %identity);
-        let opened = transport::open(endpoint.clone(), true, session.allocate_pid())
+        let opened = transport::open(endpoint.clone(), true, session.allocate_pid(), Vec::new())
             .instrument(span.clone())
             .await?;
         let (commands, command_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -108,6 +113,8 @@ impl Client {
             session,
             commands: command_rx,
             events,
+            followed: BTreeSet::new(),
+            unsent: Vec::new(),
         };
         tokio::spawn(actor.run(opened).instrument(span));
         Ok((Client { commands, identity }, Events { rx }))
@@ -263,6 +270,22 @@ impl Client {
         rx.await.map_err(|_| Error::Closed)?
     }
 
+    /// For an IoT Edge device's connection ([`ClientConfig::edge_modules`]): receive
+    /// `module`'s direct method calls (`true`, as [`crate::Event::ModuleMethod`]) or stop
+    /// receiving them (`false`). While it receives them the hub counts the module as
+    /// connected (`docs/protocol.md`). Kept across reconnections; returns once queued.
+    pub async fn follow_module_methods(
+        &self,
+        module: &ModuleId,
+        follow: bool,
+    ) -> Result<(), Error> {
+        let filter = spoke_core::topic::module_methods_filter(module);
+        self.commands
+            .send(Command::Follow(filter, follow))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
     /// Disconnects and stops the background task; pending operations fail with
     /// [`Error::Closed`] and [`Events::recv`] returns `None` after the remaining events.
     /// Closing a closed client does nothing.
@@ -328,6 +351,10 @@ struct Actor {
     session: Session,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
+    /// Filters subscribed with [`Command::Follow`], made again when the server has no session.
+    followed: BTreeSet<String>,
+    /// [`Command::Follow`] changes made while disconnected, sent on the next connection.
+    unsent: Vec<(String, bool)>,
 }
 
 impl Actor {
@@ -355,8 +382,12 @@ impl Actor {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 wait = true;
-                let attempt =
-                    transport::open(self.endpoint.clone(), false, self.session.allocate_pid());
+                let attempt = transport::open(
+                    self.endpoint.clone(),
+                    false,
+                    self.session.allocate_pid(),
+                    self.followed.iter().cloned().collect(),
+                );
                 match self.idle(attempt).await {
                     Err(done) => return self.finish(done),
                     Ok(Ok(opened)) => break opened,
@@ -383,10 +414,38 @@ impl Actor {
                     Some(Command::Submit(op)) => {
                         self.session.submit(op, false);
                     }
+                    Some(Command::Follow(filter, follow)) => {
+                        self.follow(&filter, follow);
+                        self.unsent.push((filter, follow));
+                    }
                     Some(Command::Close(done)) => return Err(Some(done)),
                     None => return Err(None),
                 },
             }
+        }
+    }
+
+    fn follow(&mut self, filter: &str, follow: bool) {
+        if follow {
+            self.followed.insert(filter.to_owned());
+        } else {
+            self.followed.remove(filter);
+        }
+    }
+
+    /// The SUBSCRIBE or UNSUBSCRIBE of a [`Command::Follow`].
+    fn follow_packet(&mut self, filter: String, follow: bool) -> Packet {
+        let packet_id = self.session.allocate_pid();
+        if follow {
+            Packet::Subscribe(Subscribe {
+                packet_id,
+                filters: vec![(filter, QoS::AtLeastOnce)],
+            })
+        } else {
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id,
+                filters: vec![filter],
+            })
         }
     }
 
@@ -414,7 +473,11 @@ impl Actor {
         } = opened;
         tracing::info!(session_present, "connected");
         self.emit(Event::Connected).await;
-        let resend = self.session.resume();
+        let mut resend: Vec<Packet> = std::mem::take(&mut self.unsent)
+            .into_iter()
+            .map(|(filter, follow)| self.follow_packet(filter, follow))
+            .collect();
+        resend.extend(self.session.resume());
         if let Err(e) = transport.send(&resend).await {
             return Ended::Lost(e);
         }
@@ -447,6 +510,11 @@ impl Actor {
                 Step::Command(Some(Command::Submit(op))) => {
                     let packet = self.session.submit(op, true);
                     transport.send(packet.as_slice()).await
+                }
+                Step::Command(Some(Command::Follow(filter, follow))) => {
+                    self.follow(&filter, follow);
+                    let packet = self.follow_packet(filter, follow);
+                    transport.send(&[packet]).await
                 }
                 Step::Command(Some(Command::Close(done))) => {
                     transport.disconnect().await;
@@ -504,7 +572,16 @@ impl Actor {
                 self.session.puback(pid);
                 Ok(())
             }
-            Packet::Suback(_) | Packet::Unsuback(_) => Ok(()),
+            Packet::Suback(suback) => {
+                if suback.codes.contains(&SubackCode::Failure) {
+                    tracing::warn!(
+                        pid = suback.packet_id.get(),
+                        "the server refused a subscription"
+                    );
+                }
+                Ok(())
+            }
+            Packet::Unsuback(_) => Ok(()),
             other => Err(ConnectionError::Unexpected {
                 packet: other.name(),
             }),

@@ -65,23 +65,28 @@ pub(crate) struct Opened {
 }
 
 /// Connects, authenticates and, when `subscribe` is set or the server has no session,
-/// subscribes to the client's filters with `subscribe_pid` (spec §3.2, §3.4). The whole
-/// handshake is bounded by the connect timeout.
+/// subscribes to the client's filters and to `extra` with `subscribe_pid` (spec §3.2, §3.4).
+/// The whole handshake is bounded by the connect timeout.
 pub(crate) async fn open(
     endpoint: Arc<Endpoint>,
     subscribe: bool,
     subscribe_pid: PacketId,
+    extra: Vec<String>,
 ) -> Result<Opened, ConnectionError> {
     let timeout = endpoint.config.connect_timeout;
-    tokio::time::timeout(timeout, handshake(&endpoint, subscribe, subscribe_pid))
-        .await
-        .map_err(|_| ConnectionError::HandshakeTimeout)?
+    tokio::time::timeout(
+        timeout,
+        handshake(&endpoint, subscribe, subscribe_pid, extra),
+    )
+    .await
+    .map_err(|_| ConnectionError::HandshakeTimeout)?
 }
 
 async fn handshake(
     endpoint: &Endpoint,
     subscribe: bool,
     subscribe_pid: PacketId,
+    extra: Vec<String>,
 ) -> Result<Opened, ConnectionError> {
     let config = &endpoint.config;
     let started = Instant::now();
@@ -135,7 +140,8 @@ async fn handshake(
     }
     let mut early = Vec::new();
     if subscribe || !connack.session_present {
-        let filters = topics::filters(&config.identity, config.edge_modules);
+        let mut filters = topics::filters(&config.identity, config.edge_modules);
+        filters.extend(extra);
         transport
             .send(&[Packet::Subscribe(Subscribe {
                 packet_id: subscribe_pid,

@@ -4,6 +4,10 @@
 //! method traffic of all its modules on module-scoped topics (`docs/protocol.md`): a twin
 //! GET and the reported patches go up for the module; desired patches and method calls come
 //! down for it and are relayed to the module's local session; its method answers go up.
+//! The link receives a module's method calls while the module is connected here
+//! ([`Cloud::follow`]), so the hub sees the module as connected exactly then, and answers a
+//! call to it 404 (device not online) otherwise, as for any device. A call to a connected
+//! module that did not subscribe to methods is answered 404 by the edge hub.
 //!
 //! Twins go through [`TwinStore`], as in Azure's edgeHub: a reported patch is checked and saved
 //! there and acknowledged at once (also offline); the patches pending for every module are
@@ -11,8 +15,9 @@
 //! applied) and, once the link has gone down or when the hub does not answer within
 //! [`CLOUD_TIMEOUT`], the last one read, also after a restart, or an empty one.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -51,23 +56,35 @@ impl CloudError {
     }
 }
 
+/// Which modules' method calls the link should receive; one writer per change, read by the
+/// task that makes the link follow it.
+#[derive(Default)]
+struct Following {
+    wanted: Mutex<BTreeMap<ModuleId, bool>>,
+    changed: Notify,
+}
+
 /// The modules' twins and methods toward the hub (see the module documentation).
 pub struct Cloud {
     link: UpstreamLink,
     twins: Arc<TwinStore>,
     /// Pending reported patches to send, or the link came up.
     wake: Arc<Notify>,
-    tasks: [JoinHandle<()>; 2],
+    following: Arc<Following>,
+    tasks: [JoinHandle<()>; 3],
 }
 
 impl Cloud {
     /// Opens the twin cache at `twins_file` and starts relaying the link's `events` to the
-    /// modules' sessions on `server` and syncing pending reported patches.
+    /// modules' sessions on `server` and syncing pending reported patches. The `known`
+    /// modules (those with a stored session) are not connected yet: the link stops following
+    /// any of them it followed before a crash, which its hub session may still remember.
     pub fn start(
         link: UpstreamLink,
         events: mpsc::Receiver<LinkEvent>,
         server: EdgeServer,
         twins_file: PathBuf,
+        known: impl IntoIterator<Item = ModuleId>,
     ) -> Self {
         let twins = Arc::new(TwinStore::open(twins_file));
         let wake = Arc::new(Notify::new());
@@ -79,12 +96,29 @@ impl Cloud {
             wake.clone(),
         ));
         let sync = tokio::spawn(sync_reported(link.clone(), twins.clone(), wake.clone()));
+        let following = Arc::new(Following {
+            wanted: Mutex::new(known.into_iter().map(|m| (m, false)).collect()),
+            changed: Notify::new(),
+        });
+        let follow = tokio::spawn(follow_methods(link.clone(), following.clone()));
         Self {
             link,
             twins,
             wake,
-            tasks: [relay, sync],
+            following,
+            tasks: [relay, sync, follow],
         }
+    }
+
+    /// The module connected here (`true`) or disconnected (`false`): the link follows (see the
+    /// module documentation).
+    pub fn follow(&self, module: &ModuleId, connected: bool) {
+        self.following
+            .wanted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(module.clone(), connected);
+        self.following.changed.notify_one();
     }
 
     /// The module's twin (`{"desired":..,"reported":..}`) with its pending reported patches
@@ -156,6 +190,34 @@ async fn respond(link: &UpstreamLink, module: &ModuleId, rid: &str, status: i32,
     };
     if let Err(error) = sent {
         tracing::warn!(%module, rid, error, "method answer not sent to the hub");
+    }
+}
+
+/// Makes the link receive the method calls of the modules [`Cloud::follow`] names, in the
+/// order of the changes (the link keeps them across reconnections). Nothing is known to be
+/// followed at first: every wanted state is sent once.
+async fn follow_methods(link: UpstreamLink, following: Arc<Following>) {
+    let Some(client) = link.first_client().await else {
+        return;
+    };
+    let mut applied: BTreeMap<ModuleId, bool> = BTreeMap::new();
+    loop {
+        let wanted = following
+            .wanted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (module, follow) in wanted {
+            if applied.get(&module) == Some(&follow) {
+                continue;
+            }
+            if let Err(e) = client.follow_module_methods(&module, follow).await {
+                tracing::warn!(%module, error = %e, "the upstream link cannot follow the module's methods");
+                return;
+            }
+            applied.insert(module, follow);
+        }
+        following.changed.notified().await;
     }
 }
 
@@ -249,7 +311,7 @@ async fn relay(
                 );
                 if let Err(e) = sent {
                     tracing::debug!(%identity, method = name, error = %e, "method request not relayed");
-                    let answer = json!({"message": format!("module {identity} is not connected to the edge hub")});
+                    let answer = json!({"message": format!("module {identity} is not connected to the edge hub or not subscribed to direct methods")});
                     // Not awaited here: the answer's PUBACK comes in over the link this
                     // loop reads from.
                     let link = link.clone();

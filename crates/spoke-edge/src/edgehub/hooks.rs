@@ -151,11 +151,18 @@ impl Hooks for EdgeHooks {
     fn connected(&self, client: &ModuleClient, _session_present: bool) {
         if let Some(shared) = self.shared() {
             shared.router.wake(&client.identity.client_id());
+            shared.cloud.follow(&client.module, true);
         }
     }
 
     fn disconnected(&self, client: &ModuleClient, reason: DisconnectReason) {
         tracing::debug!(identity = %client.identity, ?reason, "edge hub connection closed");
+        // A takeover's new connection is the module, still connected.
+        if !reason.is_takeover()
+            && let Some(shared) = self.shared()
+        {
+            shared.cloud.follow(&client.module, false);
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use spoke_core::ids::{Identity, ModuleId};
 use spoke_core::pki::CertificateAuthority;
 use spoke_mqtt::server::ServerConfig;
 use spoke_store::queue::{QueueConfig, QueueError, QueueStore};
@@ -31,8 +32,7 @@ use super::methods::LocalMethods;
 use super::metrics::Metrics;
 use super::router::{Router, Routing};
 use super::sessions::FileSessionStore;
-use super::upstream::CloudConfig;
-use super::upstream::UpstreamLink;
+use super::upstream::{CloudConfig, UpstreamLink};
 use super::{EdgeServer, Shared};
 use crate::workload::KeyStore;
 
@@ -161,10 +161,13 @@ impl EdgeHub {
         let (upstream, link_events) =
             UpstreamLink::start(config.upstream.clone(), config.device_key.clone());
         let metrics = Arc::new(Metrics::default());
-        let server = EdgeServer::new(
-            EdgeHooks::new(FileSessionStore::open(config.sessions_file.clone())),
-            ServerConfig::default(),
-        );
+        let sessions = FileSessionStore::open(config.sessions_file.clone());
+        let known_modules: Vec<ModuleId> = sessions
+            .client_ids()
+            .iter()
+            .filter_map(|id| Identity::from_client_id(id).ok()?.module)
+            .collect();
+        let server = EdgeServer::new(EdgeHooks::new(sessions), ServerConfig::default());
         let device = config.upstream.device.clone();
         let router = Router::start(
             device.clone(),
@@ -184,6 +187,7 @@ impl EdgeHub {
                 link_events,
                 server.clone(),
                 config.twins_file.clone(),
+                known_modules,
             ),
             methods: LocalMethods::default(),
             keys,

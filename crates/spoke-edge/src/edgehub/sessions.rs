@@ -33,6 +33,12 @@ impl FileSessionStore {
         }
     }
 
+    /// The client ids with a stored session.
+    pub fn client_ids(&self) -> Vec<String> {
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.keys().cloned().collect()
+    }
+
     fn update(&self, change: impl FnOnce(&mut Sessions)) -> Result<(), StoreError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         change(&mut sessions);

@@ -3,8 +3,9 @@
 //! - telemetry routed to `$upstream`, each message on the events topic of the module that
 //!   sent it (`devices/{d}/modules/{m}/messages/events/`), stamped by the hub as that module's;
 //! - module twins and direct methods on module-scoped topics (`$iothub/modules/{m}/...`): the
-//!   link subscribes for all its modules and passes what the hub sends them on as
-//!   [`LinkEvent`]s; requests and answers go through [`UpstreamLink::client`].
+//!   link subscribes to their twin responses and desired patches, and to the method calls of
+//!   each module while it is connected to the edge hub, and passes what the hub sends them
+//!   on as [`LinkEvent`]s; requests and answers go through [`UpstreamLink::client`].
 //!
 //! The connection is made in the background with back-off, forever; messages wait in their
 //! queue meanwhile.
@@ -121,9 +122,16 @@ impl UpstreamLink {
     /// The link's client, waiting up to `timeout` for the first connection. Requests made
     /// while it is disconnected wait for the next connection.
     pub async fn client(&self, timeout: Duration) -> Option<Client> {
+        tokio::time::timeout(timeout, self.first_client())
+            .await
+            .ok()?
+    }
+
+    /// The link's client, once the first connection is made (`None` if the link stopped).
+    pub async fn first_client(&self) -> Option<Client> {
         let mut rx = self.client.clone();
-        let ready = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
-        ready.ok()?.ok()?.clone()
+        let client = rx.wait_for(Option::is_some).await.ok()?;
+        client.clone()
     }
 
     /// The delivery side of the `$upstream` endpoint.

@@ -39,7 +39,8 @@ pub fn publish(
 }
 
 /// Whether `identity` is connected: its own connection, or for a module, its IoT Edge
-/// device's connection subscribed to the module's method requests.
+/// device's connection subscribed to the module's method requests (which the edge hub does
+/// while the module is connected to it).
 pub fn connected(server: &MqttServer, identity: &Identity) -> bool {
     if server.is_connected(&identity.client_id()) {
         return true;

@@ -50,15 +50,25 @@ async fn edge_link_carries_module_twins_and_methods() {
     let twin = link.get_module_twin(&filter).await.unwrap();
     assert_eq!(twin["reported"]["ready"], true);
     assert_eq!(twin["reported"]["$version"], version);
-    let (status, service_twin) = hub
-        .rest(Method::GET, "/twins/edge1/modules/filter", None)
-        .await;
-    assert_eq!(status, 200, "{service_twin}");
-    assert_eq!(service_twin["properties"]["reported"]["ready"], true);
-    assert_eq!(
-        service_twin["connectionState"], "Connected",
-        "reachable through its edge device"
-    );
+    let state = async || {
+        let (status, twin) = hub
+            .rest(Method::GET, "/twins/edge1/modules/filter", None)
+            .await;
+        assert_eq!(status, 200, "{twin}");
+        assert_eq!(twin["properties"]["reported"]["ready"], true);
+        twin["connectionState"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(state().await, "Disconnected", "not followed yet");
+    let invoke = |timeout: u64| {
+        hub.rest(
+            Method::POST,
+            "/twins/edge1/modules/filter/methods",
+            Some(json!({"methodName": "reset", "payload": {"hard": false},
+                "responseTimeoutInSeconds": 20, "connectTimeoutInSeconds": timeout})),
+        )
+    };
+    let (status, answer) = invoke(0).await;
+    assert_eq!(status, 404, "not online: {answer}");
 
     let (status, _) = hub
         .rest(
@@ -75,11 +85,8 @@ async fn edge_link_carries_module_twins_and_methods() {
     .await;
     assert_eq!((to.as_str(), &patch["threshold"]), ("filter", &json!(30)));
 
-    let invoke = hub.rest(
-        Method::POST,
-        "/twins/edge1/modules/filter/methods",
-        Some(json!({"methodName": "reset", "payload": {"hard": false}, "responseTimeoutInSeconds": 20})),
-    );
+    // Followed: the call waits for the SUBSCRIBE (connect timeout) and goes over the link.
+    link.follow_module_methods(&filter, true).await.unwrap();
     let respond = async {
         let (to, name, rid, payload) = wait_for(&mut events, |e| match e {
             Event::ModuleMethod {
@@ -97,9 +104,21 @@ async fn edge_link_carries_module_twins_and_methods() {
             .await
             .unwrap();
     };
-    let ((status, answer), ()) = tokio::join!(invoke, respond);
+    let ((status, answer), ()) = tokio::join!(invoke(20), respond);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({"status": 200, "payload": {"done": true}}));
+    assert_eq!(
+        state().await,
+        "Connected",
+        "reachable through its edge device"
+    );
+
+    // Unfollowed: the module is offline again; an UNSUBSCRIBE then a twin request on the same
+    // connection are handled in order.
+    link.follow_module_methods(&filter, false).await.unwrap();
+    link.get_module_twin(&filter).await.unwrap();
+    assert_eq!(state().await, "Disconnected");
+    assert_eq!(invoke(0).await.0, 404);
     link.close().await.unwrap();
 }
 
