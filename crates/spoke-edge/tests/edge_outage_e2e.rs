@@ -166,6 +166,12 @@ async fn nothing_is_lost_across_a_hub_outage_and_a_sigkill_of_spoke_edge() {
     for event in &events {
         assert_eq!(event["event"]["module"], "counter");
     }
+    // The restarted spoke-edge's link follows the module again: the hub sees it connected.
+    hub.service
+        .wait_json("/twins/edge3/modules/counter", |twin| {
+            twin["connectionState"] == "Connected"
+        })
+        .await;
     eprintln!(
         "outage test: {N} messages, {} delivered, {} duplicates",
         events.len(),

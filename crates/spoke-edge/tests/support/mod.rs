@@ -102,16 +102,23 @@ impl Service {
 
     /// Polls the reported properties of the twin at `path` until `done` holds.
     pub async fn wait_twin(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let twin = self
+            .wait_json(path, |twin| done(&twin["properties"]["reported"]))
+            .await;
+        twin["properties"]["reported"].clone()
+    }
+
+    /// Polls the JSON at `path` (a GET) until `done` holds.
+    pub async fn wait_json(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let twin = self.json(reqwest::Method::GET, path, None).await;
-            let reported = twin["properties"]["reported"].clone();
-            if done(&reported) {
-                return reported;
+            let doc = self.json(reqwest::Method::GET, path, None).await;
+            if done(&doc) {
+                return doc;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "timed out; last reported: {reported:#}"
+                "timed out; last: {doc:#}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
