@@ -16,7 +16,7 @@
 //! An application that neither reads nor drops its [`Events`] therefore stalls the
 //! connection.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,7 +114,7 @@ impl Client {
             commands: command_rx,
             events,
             followed: BTreeSet::new(),
-            unsent: Vec::new(),
+            unsent: BTreeMap::new(),
         };
         tokio::spawn(actor.run(opened).instrument(span));
         Ok((Client { commands, identity }, Events { rx }))
@@ -353,8 +353,9 @@ struct Actor {
     events: mpsc::Sender<Event>,
     /// Filters subscribed with [`Command::Follow`], made again when the server has no session.
     followed: BTreeSet<String>,
-    /// [`Command::Follow`] changes made while disconnected, sent on the next connection.
-    unsent: Vec<(String, bool)>,
+    /// [`Command::Follow`] changes made while disconnected, the last one per filter, sent on
+    /// the next connection.
+    unsent: BTreeMap<String, bool>,
 }
 
 impl Actor {
@@ -416,7 +417,7 @@ impl Actor {
                     }
                     Some(Command::Follow(filter, follow)) => {
                         self.follow(&filter, follow);
-                        self.unsent.push((filter, follow));
+                        self.unsent.insert(filter, follow);
                     }
                     Some(Command::Close(done)) => return Err(Some(done)),
                     None => return Err(None),

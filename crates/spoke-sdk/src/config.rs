@@ -47,9 +47,11 @@ pub struct ClientConfig {
     /// Limit on one connection attempt: signing, TCP, TLS, CONNECT/CONNACK and SUBSCRIBE
     /// (default 30 s).
     pub connect_timeout: Duration,
-    /// For an IoT Edge device's own connection: also subscribe to the module-scoped twin and
-    /// method topics of all its modules (a Spoke extension, `docs/protocol.md`), delivered as
-    /// [`crate::Event::ModuleDesiredPatch`] and [`crate::Event::ModuleMethod`]. Default off.
+    /// For an IoT Edge device's own connection: also subscribe to the module-scoped twin
+    /// responses and desired patches of all its modules (a Spoke extension,
+    /// `docs/protocol.md`), desired patches delivered as [`crate::Event::ModuleDesiredPatch`];
+    /// a module's method calls are subscribed with [`crate::Client::follow_module_methods`].
+    /// Default off.
     pub edge_modules: bool,
 }
 

@@ -58,7 +58,6 @@ impl CloudError {
 
 /// Which modules' method calls the link should receive; one writer per change, read by the
 /// task that makes the link follow it.
-#[derive(Default)]
 struct Following {
     wanted: Mutex<BTreeMap<ModuleId, bool>>,
     changed: Notify,

@@ -300,12 +300,12 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// The workload API's state: keys, trust and certificate settings. Shared by every module
-/// socket.
 /// How long a caller not (yet) known as a process of the socket's module is given to become
 /// one: the time from a module's process start to the runtime reporting its PID.
 pub const CALLER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The workload API's state: keys, trust and certificate settings. Shared by every module
+/// socket.
 pub struct Workload {
     hub_hostname: String,
     device_id: DeviceId,

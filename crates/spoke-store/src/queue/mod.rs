@@ -2,7 +2,8 @@
 //!
 //! A [`QueueStore`] is a directory of named endpoint queues sharing one disk budget. An
 //! [`EndpointQueue`] has eleven priorities: 0 (highest) to 9, as Azure IoT Edge's route
-//! priorities, and 10 ([`LOWEST_PRIORITY`]) for routes that set none; each priority that was ever used is one [`crate::log`] plus a cursor file.
+//! priorities, and 10 ([`LOWEST_PRIORITY`]) for routes that set none; each priority that was
+//! ever used is one [`crate::log`] plus a cursor file.
 //! Messages are delivered highest priority first, then in enqueue order, at least once, until
 //! acknowledged or expired.
 //!
